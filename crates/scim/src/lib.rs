@@ -7,3 +7,7 @@ pub mod filter;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};
+pub mod contract;
+pub mod patch;
+pub mod render;
+pub mod resource;

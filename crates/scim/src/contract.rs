@@ -1,0 +1,2 @@
+//! The discovery documents: `/ServiceProviderConfig`, `/Schemas` and
+//! `/ResourceTypes` (RFC 7644 §4).
