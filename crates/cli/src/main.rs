@@ -1,1 +1,101 @@
-fn main() {}
+//! The `lockgate` binary.
+
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "lockgate",
+    version,
+    about = "Smart-locker access that follows your identity provider"
+)]
+struct Cli {
+    /// Directory for the embedded SQLite database (`lockgate.db`).
+    #[arg(long, global = true, env = "LOCKGATE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (`postgres://...` or `sqlite://...`); overrides --data-dir.
+    #[arg(
+        long,
+        global = true,
+        env = "LOCKGATE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "LOCKGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address and port to listen on, such as 0.0.0.0:8080.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(commands::TenantCommand),
+    /// Manage a tenant's long-lived SCIM secret tokens.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(commands::ScimTokenCommand),
+    /// Manage a tenant's OAuth 2.0 clients for the SCIM token endpoint.
+    #[command(subcommand, name = "oauth-client")]
+    OAuthClient(commands::OAuthClientCommand),
+    /// Show a tenant's provisioning log, newest first.
+    #[command(name = "provisioning-log")]
+    ProvisioningLog(commands::LogArgs),
+    /// Check that a running server is ready; exits 0 when it is.
+    Healthcheck {
+        /// Base URL of the server; defaults to the configured listen address.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = config::Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        config.database.url = Some(url);
+    }
+    let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    let ctx = commands::Context { config, data_dir };
+    match cli.command {
+        Command::Serve { listen } => commands::serve(ctx, listen).await,
+        Command::Tenant(command) => commands::tenant(ctx, command).await,
+        Command::ScimToken(command) => commands::scim_token(ctx, command).await,
+        Command::OAuthClient(command) => commands::oauth_client(ctx, command).await,
+        Command::ProvisioningLog(args) => commands::provisioning_log(ctx, args).await,
+        Command::Healthcheck { url } => commands::healthcheck(ctx, url).await,
+    }
+}

@@ -1,1 +1,10 @@
+//! Lockgate's domain: identifiers, tenant slugs, timestamps and the identity
+//! events that the SCIM surface writes and the locker lifecycle consumes.
+//! Pure: no I/O, no HTTP, no SQL.
 
+pub mod event;
+pub mod tenant;
+pub mod timestamp;
+
+pub use event::{IdentityEvent, IdentityEventKind};
+pub use tenant::{Slug, SlugError};

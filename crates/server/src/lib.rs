@@ -1,1 +1,100 @@
+//! Lockgate's HTTP surfaces: SCIM 2.0 for identity providers, the OAuth 2.0
+//! token endpoint that issues SCIM access tokens, and the admin API.
+//!
+//! The app is a value: [`App::new`] builds it from a store and a config, and
+//! [`App::serve`] runs it on any listener, which is how tests start it on
+//! port 0 with a database of their own.
 
+mod admin;
+mod error;
+mod oauth;
+mod provisioning_log;
+mod scim;
+mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderName;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::{AppState, ServerConfig};
+
+use lockgate_store::Store;
+
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A configured Lockgate server.
+pub struct App {
+    state: AppState,
+    log_writer: provisioning_log::Writer,
+}
+
+impl App {
+    pub fn new(store: Store, config: ServerConfig) -> App {
+        let (sink, log_writer) = provisioning_log::channel(store.clone());
+        App {
+            state: AppState::new(store, config, sink),
+            log_writer,
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let trace =
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                    tenant = tracing::field::Empty,
+                )
+            });
+        Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route("/readyz", axum::routing::get(state::ready))
+            .nest("/scim/v2/{tenant}", scim::router(self.state.clone()))
+            .nest("/oauth/{tenant}", oauth::router())
+            .nest("/admin/v1", admin::router())
+            .with_state(self.state.clone())
+            .layer(CatchPanicLayer::custom(error::panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(30),
+            ))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(trace)
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests,
+    /// flushes the provisioning log and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        let pruning = provisioning_log::spawn_pruning(self.state.clone());
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        pruning.abort();
+        let store = self.state.store.clone();
+        drop(self.state);
+        self.log_writer.finish().await;
+        store.close().await;
+        tracing::info!("server stopped");
+        result
+    }
+}

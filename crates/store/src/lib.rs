@@ -1,1 +1,79 @@
+//! Lockgate's storage: one code path over SQLite (the embedded default) and
+//! PostgreSQL, through sqlx's `Any` driver.
+//!
+//! SQL is written once with `$n` placeholders, which both SQLite and
+//! PostgreSQL accept. Where the dialects differ, [`Backend`] picks the text.
+//! Every query on tenant data names the tenant in its `WHERE` clause; the
+//! [`TenantStore`] handle is the only way to reach that data.
 
+mod connect;
+mod credentials;
+mod error;
+mod events;
+mod filter_sql;
+mod groups;
+mod provisioning_log;
+mod resources;
+mod secret;
+mod tenants;
+mod users;
+mod values;
+
+pub use connect::{Backend, StoreOptions, redact as redact_url};
+pub use credentials::{AccessToken, Authenticated, CredentialInfo, CredentialKind, OAuthClient};
+pub use error::StoreError;
+pub use provisioning_log::{LogEntry, LogQuery};
+pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
+pub use secret::Secret;
+pub use tenants::Tenant;
+
+use sqlx::AnyPool;
+
+/// The database handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Reads; several connections.
+    reader: AnyPool,
+    /// Writes. On SQLite this pool has one connection, so write
+    /// transactions queue in-process instead of failing with SQLITE_BUSY.
+    writer: AnyPool,
+}
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A handle for one tenant's data.
+    pub fn tenant(&self, tenant_id: &str) -> TenantStore<'_> {
+        TenantStore {
+            store: self,
+            tenant_id: tenant_id.to_string(),
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for running queries to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Access to one tenant's users, groups, events and log.
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant_id: String,
+}
+
+impl TenantStore<'_> {
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+}

@@ -1,0 +1,355 @@
+//! The subcommands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use lockgate_domain::Slug;
+use lockgate_server::App;
+use lockgate_store::{LogQuery, Store, StoreOptions, Tenant};
+use serde_json::json;
+
+use crate::config::Config;
+
+pub struct Context {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+impl Context {
+    async fn store(&self) -> Result<Store> {
+        let url = self.config.database_url(&self.data_dir);
+        let options = StoreOptions {
+            url: url.clone(),
+            max_connections: self.config.database.max_connections,
+            sqlite_synchronous: self.config.database.sqlite_synchronous.clone(),
+        };
+        Store::connect(&options).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                lockgate_store::redact_url(&url)
+            )
+        })
+    }
+
+    async fn tenant(&self, store: &Store, slug: &str) -> Result<Tenant> {
+        store.tenant_by_slug(slug).await?.with_context(|| {
+            format!("tenant {slug:?} not found; list tenants with `lockgate tenant list`")
+        })
+    }
+
+    fn scim_base_url(&self, slug: &str) -> String {
+        format!("{}/scim/v2/{slug}", self.config.public_base())
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitCode> {
+    if let Some(listen) = listen {
+        ctx.config.server.listen = listen;
+    }
+    init_logging(&ctx.config);
+    let store = ctx.store().await?;
+    let listener = tokio::net::TcpListener::bind(ctx.config.server.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pick another with --listen",
+                ctx.config.server.listen
+            )
+        })?;
+    tracing::info!(
+        listen = %ctx.config.server.listen,
+        database = %lockgate_store::redact_url(&ctx.config.database_url(&ctx.data_dir)),
+        backend = ?store.backend(),
+        "lockgate serving"
+    );
+    let app = App::new(store, ctx.config.server_config());
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining requests");
+}
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and its first SCIM secret token.
+    Create {
+        /// Short name used in URLs, such as st-marys.
+        slug: String,
+        /// Print JSON (keys scim_base_url, scim_token) for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants.
+    List,
+}
+
+pub async fn tenant(ctx: Context, command: TenantCommand) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    match command {
+        TenantCommand::Create { slug, json } => {
+            let slug = Slug::parse(&slug)?;
+            let tenant = store.create_tenant(&slug).await?;
+            let (info, secret) = store.create_scim_token(&tenant.id).await?;
+            let base = ctx.scim_base_url(slug.as_str());
+            if json {
+                let out = json!({
+                    "tenant": slug.as_str(),
+                    "scim_base_url": base,
+                    "scim_token": secret.expose(),
+                    "scim_token_id": info.id,
+                });
+                println!("{out}");
+            } else {
+                println!("Created tenant {slug}.");
+                println!("Tenant URL (SCIM base URL): {base}");
+                println!("Secret Token: {}", secret.expose());
+                println!("The token is shown once; Lockgate keeps only its hash.");
+            }
+        }
+        TenantCommand::List => {
+            for tenant in store.list_tenants().await? {
+                println!("{}\t{}\t{}", tenant.slug, tenant.id, tenant.created_at);
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create an additional SCIM secret token.
+    Create {
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new token; the newest old one stays valid for a grace period.
+    Rotate {
+        tenant: String,
+        /// Hours the previous token stays valid; defaults to scim.token_rotation_grace_hours.
+        #[arg(long, value_name = "HOURS")]
+        grace_hours: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token (or OAuth client) by id.
+    Revoke { tenant: String, id: String },
+    /// List tokens and OAuth clients; secrets are never shown.
+    List { tenant: String },
+}
+
+fn print_secret(json: bool, base: &str, id: &str, token: &str) {
+    if json {
+        println!(
+            "{}",
+            json!({"scim_base_url": base, "scim_token": token, "scim_token_id": id})
+        );
+    } else {
+        println!("Token id: {id}");
+        println!("Secret Token: {token}");
+        println!("The token is shown once; Lockgate keeps only its hash.");
+    }
+}
+
+pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    match command {
+        ScimTokenCommand::Create { tenant, json } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            let (info, secret) = store.create_scim_token(&t.id).await?;
+            print_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
+        }
+        ScimTokenCommand::Rotate {
+            tenant,
+            grace_hours,
+            json,
+        } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            let hours = grace_hours.unwrap_or(ctx.config.scim.token_rotation_grace_hours);
+            let (info, secret) = store
+                .rotate_scim_token(&t.id, Duration::from_secs(hours * 3600))
+                .await?;
+            print_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
+            if !json {
+                println!(
+                    "The previous token stays valid for {hours} hours; revoke it sooner with `lockgate scim-token revoke`."
+                );
+            }
+        }
+        ScimTokenCommand::Revoke { tenant, id } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            store.revoke_credential(&t.id, &id).await?;
+            println!("Revoked {id}.");
+        }
+        ScimTokenCommand::List { tenant } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            for c in store.list_credentials(&t.id).await? {
+                println!("{}", serde_json::to_string(&c)?);
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum OAuthClientCommand {
+    /// Create a client for Entra's OAuth 2.0 client-credentials option.
+    Create {
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client and every access token it obtained.
+    Revoke { tenant: String, client_id: String },
+}
+
+pub async fn oauth_client(ctx: Context, command: OAuthClientCommand) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    match command {
+        OAuthClientCommand::Create { tenant, json } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            let client = store.create_oauth_client(&t.id).await?;
+            let token_url = format!("{}/oauth/{tenant}/token", ctx.config.public_base());
+            if json {
+                let out = json!({
+                    "scim_base_url": ctx.scim_base_url(&tenant),
+                    "token_url": token_url,
+                    "client_id": client.client_id,
+                    "client_secret": client.client_secret.expose(),
+                });
+                println!("{out}");
+            } else {
+                println!("Tenant URL: {}", ctx.scim_base_url(&tenant));
+                println!("Token endpoint: {token_url}");
+                println!("Client id: {}", client.client_id);
+                println!("Client secret: {}", client.client_secret.expose());
+                println!("The secret is shown once; Lockgate keeps only its hash.");
+            }
+        }
+        OAuthClientCommand::Revoke { tenant, client_id } => {
+            let t = ctx.tenant(&store, &tenant).await?;
+            store.revoke_credential(&t.id, &client_id).await?;
+            println!("Revoked {client_id}.");
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct LogArgs {
+    tenant: String,
+    /// Only failed requests.
+    #[arg(long)]
+    failures: bool,
+    /// Only requests about this resource id.
+    #[arg(long, value_name = "ID")]
+    resource: Option<String>,
+    /// Maximum entries to show (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn provisioning_log(ctx: Context, args: LogArgs) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    let tenant = ctx.tenant(&store, &args.tenant).await?;
+    let query = LogQuery {
+        failures_only: args.failures,
+        resource_id: args.resource,
+        before_seq: None,
+        limit: args.limit,
+    };
+    for entry in store.tenant(&tenant.id).provisioning_log(&query).await? {
+        if args.json {
+            println!("{}", serde_json::to_string(&entry)?);
+        } else {
+            println!(
+                "{} {} {} {} {} {} {}{}",
+                entry.at,
+                entry.status,
+                entry.operation,
+                entry.method,
+                entry.path,
+                entry.resource_id.as_deref().unwrap_or("-"),
+                entry.duration_us / 1000,
+                entry
+                    .error
+                    .map(|e| format!("ms  {}: {e}", entry.scim_type.unwrap_or_default()))
+                    .unwrap_or_else(|| "ms".into()),
+            );
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn healthcheck(ctx: Context, url: Option<String>) -> Result<ExitCode> {
+    let base = url.unwrap_or_else(|| format!("http://{}", ctx.config.server.listen));
+    let target = format!("{}/readyz", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    match client.get(&target).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("ready: {target}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(response) => {
+            eprintln!("not ready: {target} answered {}", response.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("not ready: {target}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

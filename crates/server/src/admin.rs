@@ -1,0 +1,98 @@
+//! The admin API. For now it serves the provisioning log; it authenticates
+//! with the tenant's SCIM credentials, since whoever holds them already
+//! controls the tenant's identities.
+// NOTE: admin routes move to single sign-on with role checks once the
+// OIDC relying party lands; the SCIM credential is an interim gate.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use lockgate_store::{LogEntry, LogQuery, Tenant};
+
+use crate::AppState;
+use crate::error::ApiFailure;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/tenants/{tenant}/provisioning-log", get(provisioning_log))
+}
+
+async fn authenticate(
+    state: &AppState,
+    slug: &str,
+    headers: &HeaderMap,
+) -> Result<Tenant, ApiFailure> {
+    let unauthorized = || {
+        ApiFailure::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the tenant's SCIM token as `Authorization: Bearer <token>`",
+        )
+    };
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(unauthorized)?;
+    let tenant = state.tenant(slug).await?.ok_or_else(unauthorized)?;
+    state
+        .store
+        .authenticate_bearer(&tenant.id, token.trim())
+        .await?
+        .ok_or_else(unauthorized)?;
+    Ok(tenant)
+}
+
+/// `GET /admin/v1/tenants/{tenant}/provisioning-log?failures=true&resource=ID&before=SEQ&limit=N`,
+/// newest first.
+async fn provisioning_log(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<LogEntry>>, ApiFailure> {
+    let tenant = authenticate(&state, &slug, &headers).await?;
+    let params = crate::scim::query_params(query.as_deref());
+    let number = |name: &str| -> Result<Option<i64>, ApiFailure> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiFailure::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        format!("{name} {v:?} is not an integer"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let failures_only = match params.get("failures") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("failures {other:?} is not a boolean; use true or false"),
+            ));
+        }
+    };
+    let log_query = LogQuery {
+        failures_only,
+        resource_id: params.get("resource").map(str::to_string),
+        before_seq: number("before")?,
+        limit: number("limit")?.unwrap_or(100),
+    };
+    let entries = state
+        .store
+        .tenant(&tenant.id)
+        .provisioning_log(&log_query)
+        .await?;
+    Ok(Json(entries))
+}

@@ -1,0 +1,144 @@
+//! `/Groups` (RFC 7644 §3.3 to §3.6). Group PATCH answers 204 with no body,
+//! as Entra prefers, and never echoes the member list.
+
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lockgate_scim::render::list_response;
+use lockgate_scim::schema::ResourceKind;
+use lockgate_scim::{ScimError, patch, resource};
+
+use super::ScimAuth;
+use super::body::JsonBody;
+use super::query::Params;
+use super::response::{
+    LoggedResource, location, render_all, render_one, resource_response, scim_json,
+};
+use crate::error::ScimFailure;
+
+const KIND: ResourceKind = ResourceKind::Group;
+
+type Path2 = Path<(String, String)>;
+
+pub(crate) async fn list(
+    auth: ScimAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimFailure> {
+    let params = Params::parse(query.as_deref());
+    let list_query = params.list_query(KIND)?;
+    let projection = params.projection(KIND)?;
+    let result = auth.store().list_groups(&list_query).await?;
+    let resources = render_all(&auth, KIND, &result.resources, &projection).await?;
+    let body = list_response(resources, result.total, list_query.start_index);
+    let mut response = scim_json(StatusCode::OK, &body);
+    response.extensions_mut().insert(LoggedResource {
+        kind: KIND,
+        id: None,
+    });
+    Ok(response)
+}
+
+pub(crate) async fn get(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let stored = auth
+        .store()
+        .get_group(&id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("Group \"{id}\" not found")))?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        KIND,
+        &stored,
+        Some(&body),
+        "",
+    ))
+}
+
+pub(crate) async fn create(
+    auth: ScimAuth,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let document = resource::normalize(KIND, body)?;
+    let members = document.members.unwrap_or_default();
+    let stored = auth
+        .store()
+        .create_group(&auth.write_context(), document.value, &members)
+        .await?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    let location = location(&auth, KIND, &stored.id);
+    Ok(resource_response(
+        StatusCode::CREATED,
+        KIND,
+        &stored,
+        Some(&body),
+        &location,
+    ))
+}
+
+pub(crate) async fn replace(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let document = resource::normalize(KIND, body)?;
+    // PUT replaces the member list too; a body without `members` empties
+    // the group (RFC 7644 §3.5.1).
+    let members = patch::MemberChange::Replace(document.members.clone().unwrap_or_default());
+    let stored = auth
+        .store()
+        .update_group(&auth.write_context(), &id, |_| {
+            Ok((document.value.clone(), vec![members.clone()]))
+        })
+        .await?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        KIND,
+        &stored,
+        Some(&body),
+        "",
+    ))
+}
+
+pub(crate) async fn patch(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let operations = patch::parse_operations(KIND, &body)?;
+    let stored = auth
+        .store()
+        .update_group(&auth.write_context(), &id, |current| {
+            let outcome = patch::apply(KIND, current.clone(), &operations)?;
+            Ok((outcome.document, outcome.member_changes))
+        })
+        .await?;
+    Ok(resource_response(
+        StatusCode::NO_CONTENT,
+        KIND,
+        &stored,
+        None,
+        "",
+    ))
+}
+
+pub(crate) async fn delete(auth: ScimAuth, Path((_, id)): Path2) -> Result<Response, ScimFailure> {
+    auth.store()
+        .delete_group(&auth.write_context(), &id)
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.extensions_mut().insert(LoggedResource {
+        kind: KIND,
+        id: Some(id),
+    });
+    Ok(response)
+}

@@ -1,0 +1,138 @@
+//! `/Users` (RFC 7644 §3.3 to §3.6).
+
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lockgate_scim::render::list_response;
+use lockgate_scim::schema::ResourceKind;
+use lockgate_scim::{ScimError, patch, resource};
+
+use super::ScimAuth;
+use super::body::JsonBody;
+use super::query::Params;
+use super::response::{
+    LoggedResource, location, render_all, render_one, resource_response, scim_json,
+};
+use crate::error::ScimFailure;
+
+const KIND: ResourceKind = ResourceKind::User;
+
+type Path2 = Path<(String, String)>;
+
+pub(crate) async fn list(
+    auth: ScimAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimFailure> {
+    let params = Params::parse(query.as_deref());
+    let list_query = params.list_query(KIND)?;
+    let projection = params.projection(KIND)?;
+    let result = auth.store().list_users(&list_query).await?;
+    let resources = render_all(&auth, KIND, &result.resources, &projection).await?;
+    let body = list_response(resources, result.total, list_query.start_index);
+    let mut response = scim_json(StatusCode::OK, &body);
+    response.extensions_mut().insert(LoggedResource {
+        kind: KIND,
+        id: None,
+    });
+    Ok(response)
+}
+
+pub(crate) async fn get(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let stored = auth
+        .store()
+        .get_user(&id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("User \"{id}\" not found")))?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        KIND,
+        &stored,
+        Some(&body),
+        "",
+    ))
+}
+
+pub(crate) async fn create(
+    auth: ScimAuth,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let document = resource::normalize(KIND, body)?;
+    let stored = auth
+        .store()
+        .create_user(&auth.write_context(), document.value)
+        .await?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    let location = location(&auth, KIND, &stored.id);
+    Ok(resource_response(
+        StatusCode::CREATED,
+        KIND,
+        &stored,
+        Some(&body),
+        &location,
+    ))
+}
+
+pub(crate) async fn replace(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let document = resource::normalize(KIND, body)?;
+    let stored = auth
+        .store()
+        .update_user(&auth.write_context(), &id, |_| Ok(document.value.clone()))
+        .await?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        KIND,
+        &stored,
+        Some(&body),
+        "",
+    ))
+}
+
+/// Answers 200 with the resource; Entra accepts 200 or 204 for user PATCH.
+pub(crate) async fn patch(
+    auth: ScimAuth,
+    Path((_, id)): Path2,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ScimFailure> {
+    let projection = Params::parse(query.as_deref()).projection(KIND)?;
+    let operations = patch::parse_operations(KIND, &body)?;
+    let stored = auth
+        .store()
+        .update_user(&auth.write_context(), &id, |current| {
+            Ok(patch::apply(KIND, current.clone(), &operations)?.document)
+        })
+        .await?;
+    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        KIND,
+        &stored,
+        Some(&body),
+        "",
+    ))
+}
+
+pub(crate) async fn delete(auth: ScimAuth, Path((_, id)): Path2) -> Result<Response, ScimFailure> {
+    auth.store().delete_user(&auth.write_context(), &id).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.extensions_mut().insert(LoggedResource {
+        kind: KIND,
+        id: Some(id),
+    });
+    Ok(response)
+}

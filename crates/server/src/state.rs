@@ -1,0 +1,80 @@
+//! Shared server state and configuration.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use lockgate_store::{Store, StoreError, Tenant};
+
+use crate::provisioning_log::Sink;
+
+/// Server settings that come from configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The externally visible base URL, such as `https://lockers.example`.
+    /// When unset, URLs are built from the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens from the OAuth token endpoint.
+    pub access_token_lifetime: Duration,
+    /// How long provisioning log entries are kept.
+    pub provisioning_log_retention: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            // Entra's gallery rules ask for access tokens that live 1 to 6 hours.
+            access_token_lifetime: Duration::from_secs(3600),
+            provisioning_log_retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) log: Sink,
+    tenants: Arc<RwLock<HashMap<String, Tenant>>>,
+}
+
+impl AppState {
+    pub(crate) fn new(store: Store, config: ServerConfig, log: Sink) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            log,
+            tenants: Arc::default(),
+        }
+    }
+
+    /// Looks a tenant up by slug. Tenants are never deleted or renamed, so a
+    /// found tenant is cached for the life of the process.
+    pub(crate) async fn tenant(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
+        if let Some(tenant) = self.tenants.read().expect("tenant cache lock").get(slug) {
+            return Ok(Some(tenant.clone()));
+        }
+        let tenant = self.store.tenant_by_slug(slug).await?;
+        if let Some(tenant) = &tenant {
+            self.tenants
+                .write()
+                .expect("tenant cache lock")
+                .insert(slug.to_string(), tenant.clone());
+        }
+        Ok(tenant)
+    }
+}
+
+/// Readiness: the database answers.
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! SCIM integration tests over real HTTP.
+
+mod common;

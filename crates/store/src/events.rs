@@ -1,0 +1,75 @@
+//! Writing and reading identity events.
+
+use lockgate_domain::{IdentityEvent, IdentityEventKind, timestamp};
+use serde_json::Value;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{StoreError, TenantStore};
+
+/// One event to append inside a write transaction.
+pub(crate) struct NewEvent<'a> {
+    pub kind: IdentityEventKind,
+    pub subject_id: &'a str,
+    pub object_id: Option<&'a str>,
+    pub detail: Value,
+}
+
+pub(crate) async fn append(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    request_id: Option<&str>,
+    event: NewEvent<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO identity_events (tenant_id, kind, subject_id, object_id, detail, request_id, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant_id)
+    .bind(event.kind.as_str())
+    .bind(event.subject_id)
+    .bind(event.object_id)
+    .bind(event.detail.to_string())
+    .bind(request_id)
+    .bind(timestamp::now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl TenantStore<'_> {
+    /// Events after `after_seq`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<IdentityEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, tenant_id, kind, subject_id, object_id, detail, request_id, occurred_at \
+             FROM identity_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(&self.tenant_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.store.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let detail: String = row.try_get("detail")?;
+                Ok(IdentityEvent {
+                    seq: row.try_get("seq")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    kind: IdentityEventKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Corrupt(format!("unknown event kind {kind:?}"))
+                    })?,
+                    subject_id: row.try_get("subject_id")?,
+                    object_id: row.try_get("object_id")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?,
+                    request_id: row.try_get("request_id")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                })
+            })
+            .collect()
+    }
+}

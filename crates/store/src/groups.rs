@@ -1,0 +1,547 @@
+//! Groups and memberships.
+//!
+//! Membership changes are row inserts and deletes, never a rewrite of the
+//! whole member list: an add of an existing member and a remove of a missing
+//! one change nothing and succeed (RFC 7644 §3.5.2.1), and concurrent
+//! single-member PATCHes of one group cannot lose each other's rows.
+
+use std::collections::{BTreeSet, HashMap};
+
+use lockgate_domain::{IdentityEventKind, timestamp};
+use lockgate_scim::ScimError;
+use lockgate_scim::patch::MemberChange;
+use lockgate_scim::resource::MemberRef;
+use lockgate_scim::schema::ResourceKind;
+use serde_json::{Value, json};
+use sqlx::{Any, Row, Transaction};
+
+use crate::events::{self, NewEvent};
+use crate::resources::{
+    ListQuery, ListResult, MemberRow, StoredResource, WriteContext, placeholders, resource_from_row,
+};
+use crate::values::{index_rows, replace_index};
+use crate::{StoreError, TenantStore};
+
+const UPDATE_ATTEMPTS: usize = 8;
+
+fn display_name_of(document: &Value) -> Result<String, StoreError> {
+    document
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            StoreError::Scim(ScimError::invalid_value(
+                "displayName is required and must be a string",
+            ))
+        })
+}
+
+fn external_id_of(document: &Value) -> Option<String> {
+    document
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+impl TenantStore<'_> {
+    pub async fn create_group(
+        &self,
+        ctx: &WriteContext,
+        document: Value,
+        members: &[MemberRef],
+    ) -> Result<StoredResource, StoreError> {
+        let display_name = display_name_of(&document)?;
+        let external_id = external_id_of(&document);
+        let now = timestamp::now();
+        let resource = StoredResource {
+            id: uuid::Uuid::now_v7().to_string(),
+            document,
+            version: 1,
+            created_at: now.clone(),
+            modified_at: now,
+        };
+        let mut tx = self.store.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO scim_groups (tenant_id, id, external_id, display_name, display_name_folded, document, \
+             version, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&self.tenant_id)
+        .bind(&resource.id)
+        .bind(&external_id)
+        .bind(&display_name)
+        .bind(display_name.to_lowercase())
+        .bind(resource.document.to_string())
+        .bind(resource.version)
+        .bind(&resource.created_at)
+        .bind(&resource.modified_at)
+        .execute(&mut *tx)
+        .await?;
+        replace_index(
+            &mut tx,
+            &self.tenant_id,
+            &resource.id,
+            &index_rows(ResourceKind::Group, &resource.document),
+        )
+        .await?;
+        events::append(
+            &mut tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind: IdentityEventKind::GroupCreated,
+                subject_id: &resource.id,
+                object_id: None,
+                detail: json!({"displayName": display_name, "externalId": external_id}),
+            },
+        )
+        .await?;
+        self.add_members(&mut tx, ctx, &resource.id, members)
+            .await?;
+        tx.commit().await?;
+        Ok(resource)
+    }
+
+    pub async fn get_group(&self, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        self.get_resource(ResourceKind::Group, id).await
+    }
+
+    pub async fn list_groups(&self, query: &ListQuery) -> Result<ListResult, StoreError> {
+        self.list_resources(ResourceKind::Group, query).await
+    }
+
+    /// Applies a PUT or PATCH: `change` returns the new document and the
+    /// membership changes, which apply in the same transaction.
+    pub async fn update_group<F>(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        mut change: F,
+    ) -> Result<StoredResource, StoreError>
+    where
+        F: FnMut(&Value) -> Result<(Value, Vec<MemberChange>), ScimError>,
+    {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut tx = self.store.writer.begin().await?;
+            let current = self.read_group_for_update(&mut tx, id).await?;
+            let (document, member_changes) = change(&current.document)?;
+            let mut membership_changed = false;
+            for member_change in &member_changes {
+                membership_changed |= self
+                    .apply_member_change(&mut tx, ctx, id, member_change)
+                    .await?;
+            }
+            let result = if document != current.document {
+                self.write_group_document(&mut tx, ctx, &current, document)
+                    .await?
+            } else if membership_changed {
+                Some(self.touch_group(&mut tx, &current).await?)
+            } else {
+                Some(current)
+            };
+            if let Some(updated) = result {
+                tx.commit().await?;
+                return Ok(updated);
+            }
+            tx.rollback().await?;
+        }
+        Err(StoreError::Conflict(format!(
+            "group {id} changed concurrently {UPDATE_ATTEMPTS} times in a row; retry the request"
+        )))
+    }
+
+    async fn read_group_for_update(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: &str,
+    ) -> Result<StoredResource, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, document, version, created_at, modified_at FROM scim_groups WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&self.tenant_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match row {
+            Some(row) => resource_from_row(&row),
+            None => Err(StoreError::NotFound(format!("Group \"{id}\""))),
+        }
+    }
+
+    /// Bumps version and lastModified after a membership-only change. The
+    /// increment happens in SQL, so concurrent member PATCHes need no retry.
+    async fn touch_group(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        current: &StoredResource,
+    ) -> Result<StoredResource, StoreError> {
+        let now = timestamp::now();
+        sqlx::query("UPDATE scim_groups SET version = version + 1, modified_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(&now)
+            .bind(&self.tenant_id)
+            .bind(&current.id)
+            .execute(&mut **tx)
+            .await?;
+        let mut updated = self.read_group_for_update(tx, &current.id).await?;
+        updated.modified_at = now;
+        Ok(updated)
+    }
+
+    async fn write_group_document(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        current: &StoredResource,
+        document: Value,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let display_name = display_name_of(&document)?;
+        let external_id = external_id_of(&document);
+        let updated = StoredResource {
+            document,
+            modified_at: timestamp::now(),
+            ..current.clone()
+        };
+        // The document itself is the concurrency check, so membership-only
+        // changes (which bump the version) never force a rename to retry.
+        let result = sqlx::query(
+            "UPDATE scim_groups SET external_id = $1, display_name = $2, display_name_folded = $3, document = $4, \
+             version = version + 1, modified_at = $5 WHERE tenant_id = $6 AND id = $7 AND document = $8",
+        )
+        .bind(&external_id)
+        .bind(&display_name)
+        .bind(display_name.to_lowercase())
+        .bind(updated.document.to_string())
+        .bind(&updated.modified_at)
+        .bind(&self.tenant_id)
+        .bind(&current.id)
+        .bind(current.document.to_string())
+        .execute(&mut **tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Ok(None);
+        }
+        replace_index(
+            tx,
+            &self.tenant_id,
+            &current.id,
+            &index_rows(ResourceKind::Group, &updated.document),
+        )
+        .await?;
+        events::append(
+            tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind: IdentityEventKind::GroupUpdated,
+                subject_id: &current.id,
+                object_id: None,
+                detail: json!({
+                    "changed": crate::users::changed_attributes(&current.document, &updated.document),
+                    "displayName": display_name,
+                    "previousDisplayName": display_name_of(&current.document).ok(),
+                }),
+            },
+        )
+        .await?;
+        Ok(Some(self.read_group_for_update(tx, &current.id).await?))
+    }
+
+    /// Applies one membership change; returns whether any row changed.
+    async fn apply_member_change(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        group_id: &str,
+        change: &MemberChange,
+    ) -> Result<bool, StoreError> {
+        match change {
+            MemberChange::Add(members) => self.add_members(tx, ctx, group_id, members).await,
+            MemberChange::Remove(ids) => self.remove_members(tx, ctx, group_id, ids).await,
+            MemberChange::RemoveAll => {
+                let current = self.member_ids(tx, group_id).await?;
+                tracing::warn!(
+                    group_id,
+                    members = current.len(),
+                    "PATCH removed every member of the group"
+                );
+                self.remove_members(tx, ctx, group_id, &current).await
+            }
+            MemberChange::Replace(members) => {
+                // Entra is reported to send a full replace when a server
+                // returned members it had asked to exclude; it is applied as
+                // authoritative but logged, since it can drop many people.
+                let current: BTreeSet<String> =
+                    self.member_ids(tx, group_id).await?.into_iter().collect();
+                let wanted: BTreeSet<String> = members.iter().map(|m| m.value.clone()).collect();
+                let removed: Vec<String> = current.difference(&wanted).cloned().collect();
+                let added: Vec<MemberRef> = members
+                    .iter()
+                    .filter(|m| !current.contains(&m.value))
+                    .cloned()
+                    .collect();
+                tracing::info!(
+                    group_id,
+                    added = added.len(),
+                    removed = removed.len(),
+                    "PATCH replaced the member list"
+                );
+                let a = self.add_members(tx, ctx, group_id, &added).await?;
+                let r = self.remove_members(tx, ctx, group_id, &removed).await?;
+                Ok(a || r)
+            }
+        }
+    }
+
+    async fn member_ids(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        group_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT member_id FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2",
+        )
+        .bind(&self.tenant_id)
+        .bind(group_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("member_id")?)).collect()
+    }
+
+    /// Finds whether each id is a user or a group of this tenant.
+    async fn member_kinds(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ids: &[String],
+    ) -> Result<HashMap<String, &'static str>, StoreError> {
+        let mut kinds = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for (table, kind) in [("scim_users", "User"), ("scim_groups", "Group")] {
+                let sql = format!(
+                    "SELECT id FROM {table} WHERE tenant_id = $1 AND id IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    kinds.insert(row.try_get("id")?, kind);
+                }
+            }
+        }
+        Ok(kinds)
+    }
+
+    async fn add_members(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        group_id: &str,
+        members: &[MemberRef],
+    ) -> Result<bool, StoreError> {
+        if members.is_empty() {
+            return Ok(false);
+        }
+        let ids: Vec<String> = members.iter().map(|m| m.value.clone()).collect();
+        let kinds = self.member_kinds(tx, &ids).await?;
+        for member in members {
+            if member.value == group_id {
+                return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                    "group {group_id} cannot be a member of itself"
+                ))));
+            }
+            if !kinds.contains_key(&member.value) {
+                return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                    "member \"{}\" is not the id of a user or group of this tenant; \
+                     provision the member first, then add it",
+                    member.value
+                ))));
+            }
+        }
+        let mut changed = false;
+        for member in members {
+            let kind = kinds[&member.value];
+            let result = sqlx::query(
+                "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.tenant_id)
+            .bind(group_id)
+            .bind(&member.value)
+            .bind(kind)
+            .execute(&mut **tx)
+            .await?;
+            if result.rows_affected() > 0 {
+                changed = true;
+                self.membership_event(
+                    tx,
+                    ctx,
+                    IdentityEventKind::MemberAdded,
+                    group_id,
+                    &member.value,
+                    kind,
+                )
+                .await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn remove_members(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        group_id: &str,
+        ids: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut changed = false;
+        for id in ids {
+            let row = sqlx::query(
+                "DELETE FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3 \
+                 RETURNING member_kind",
+            )
+            .bind(&self.tenant_id)
+            .bind(group_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(row) = row {
+                changed = true;
+                let kind: String = row.try_get("member_kind")?;
+                self.membership_event(
+                    tx,
+                    ctx,
+                    IdentityEventKind::MemberRemoved,
+                    group_id,
+                    id,
+                    &kind,
+                )
+                .await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn membership_event(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        kind: IdentityEventKind,
+        group_id: &str,
+        member_id: &str,
+        member_kind: &str,
+    ) -> Result<(), StoreError> {
+        events::append(
+            tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind,
+                subject_id: group_id,
+                object_id: Some(member_id),
+                detail: json!({"memberType": member_kind}),
+            },
+        )
+        .await
+    }
+
+    /// Removes every membership where `member_id` is the member (a deleted user or group).
+    pub(crate) async fn remove_memberships_of(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        member_id: &str,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT group_id FROM scim_group_members WHERE tenant_id = $1 AND member_id = $2",
+        )
+        .bind(&self.tenant_id)
+        .bind(member_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            let group_id: String = row.try_get("group_id")?;
+            self.remove_members(tx, ctx, &group_id, &[member_id.to_string()])
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_group(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.writer.begin().await?;
+        let current = self.read_group_for_update(&mut tx, id).await?;
+        let members = self.member_ids(&mut tx, id).await?;
+        self.remove_members(&mut tx, ctx, id, &members).await?;
+        self.remove_memberships_of(&mut tx, ctx, id).await?;
+        replace_index(&mut tx, &self.tenant_id, id, &[]).await?;
+        sqlx::query("DELETE FROM scim_groups WHERE tenant_id = $1 AND id = $2")
+            .bind(&self.tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            &mut tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind: IdentityEventKind::GroupDeleted,
+                subject_id: id,
+                object_id: None,
+                detail: json!({"displayName": display_name_of(&current.document).ok(), "externalId": external_id_of(&current.document)}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Members of the given groups, with display names, for rendering.
+    pub async fn members_of(&self, group_ids: &[String]) -> Result<Vec<MemberRow>, StoreError> {
+        self.membership_rows(group_ids, "m.group_id").await
+    }
+
+    /// Direct groups of the given users, for the `groups` attribute.
+    pub async fn groups_of(&self, user_ids: &[String]) -> Result<Vec<MemberRow>, StoreError> {
+        self.membership_rows(user_ids, "m.member_id").await
+    }
+
+    async fn membership_rows(
+        &self,
+        ids: &[String],
+        column: &str,
+    ) -> Result<Vec<MemberRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT m.group_id, m.member_id, m.member_kind, \
+                 COALESCE(u.display_name, u.user_name, mg.display_name) AS member_display, g.display_name AS group_display \
+                 FROM scim_group_members m \
+                 JOIN scim_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+                 LEFT JOIN scim_users u ON u.tenant_id = m.tenant_id AND u.id = m.member_id \
+                 LEFT JOIN scim_groups mg ON mg.tenant_id = m.tenant_id AND mg.id = m.member_id \
+                 WHERE m.tenant_id = $1 AND {column} IN ({}) ORDER BY m.group_id, m.member_id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.store.reader).await? {
+                let display_column = if column == "m.group_id" {
+                    "member_display"
+                } else {
+                    "group_display"
+                };
+                out.push(MemberRow {
+                    group_id: row.try_get("group_id")?,
+                    member_id: row.try_get("member_id")?,
+                    member_kind: row.try_get("member_kind")?,
+                    display: row.try_get(display_column)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,68 @@
+//! Tenants: one customer organisation each, the isolation boundary.
+
+use lockgate_domain::{Slug, timestamp};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: Slug,
+    pub created_at: String,
+}
+
+fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+    let slug: String = row.try_get("slug")?;
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        slug: Slug::parse(&slug).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_tenant(&self, slug: &Slug) -> Result<Tenant, StoreError> {
+        let tenant = Tenant {
+            id: uuid::Uuid::now_v7().to_string(),
+            slug: slug.clone(),
+            created_at: timestamp::now(),
+        };
+        let result = sqlx::query("INSERT INTO tenants (id, slug, created_at) VALUES ($1, $2, $3)")
+            .bind(&tenant.id)
+            .bind(tenant.slug.as_str())
+            .bind(&tenant.created_at)
+            .execute(&self.writer)
+            .await;
+        match result {
+            Ok(_) => Ok(tenant),
+            Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "tenant \"{slug}\" already exists; choose another slug"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query("SELECT id, slug, created_at FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// Like [`Store::tenant_by_slug`], but a missing tenant is an error that names it.
+    pub async fn require_tenant(&self, slug: &str) -> Result<Tenant, StoreError> {
+        self.tenant_by_slug(slug)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant \"{slug}\"")))
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query("SELECT id, slug, created_at FROM tenants ORDER BY slug")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+}

@@ -1,0 +1,343 @@
+//! Users: create, read, list, update (PUT and PATCH) and delete.
+//!
+//! Each write runs in one transaction that also rewrites the value index and
+//! appends the identity events, so an event exists exactly when its change
+//! does. Updates check the version they read, so two concurrent PATCHes of
+//! one user on PostgreSQL retry instead of losing one.
+
+use lockgate_domain::{IdentityEventKind, timestamp};
+use lockgate_scim::ScimError;
+use lockgate_scim::schema::ResourceKind;
+use serde_json::{Value, json};
+use sqlx::{Any, Transaction};
+
+use crate::events::{self, NewEvent};
+use crate::resources::{ListQuery, ListResult, StoredResource, WriteContext};
+use crate::values::{index_rows, replace_index};
+use crate::{StoreError, TenantStore};
+
+/// How many times an update retries after a concurrent change on PostgreSQL.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// The columns a user document feeds.
+struct UserColumns {
+    user_name: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    active: bool,
+}
+
+impl UserColumns {
+    fn of(document: &Value) -> Result<UserColumns, StoreError> {
+        let text = |key: &str| {
+            document
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(UserColumns {
+            user_name: text("userName").ok_or_else(|| {
+                StoreError::Scim(ScimError::invalid_value(
+                    "userName is required and must be a string",
+                ))
+            })?,
+            external_id: text("externalId"),
+            display_name: text("displayName"),
+            active: document
+                .get("active")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        })
+    }
+}
+
+fn user_name_taken(user_name: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "a user with userName \"{user_name}\" already exists (userName is unique, ignoring case); \
+         match the existing user with GET /Users?filter=userName eq \"{user_name}\""
+    ))
+}
+
+impl TenantStore<'_> {
+    pub async fn create_user(
+        &self,
+        ctx: &WriteContext,
+        document: Value,
+    ) -> Result<StoredResource, StoreError> {
+        let columns = UserColumns::of(&document)?;
+        let now = timestamp::now();
+        let resource = StoredResource {
+            id: uuid::Uuid::now_v7().to_string(),
+            document,
+            version: 1,
+            created_at: now.clone(),
+            modified_at: now,
+        };
+        let mut tx = self.store.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO scim_users (tenant_id, id, external_id, user_name, user_name_folded, display_name, \
+             display_name_folded, active, document, version, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&self.tenant_id)
+        .bind(&resource.id)
+        .bind(&columns.external_id)
+        .bind(&columns.user_name)
+        .bind(columns.user_name.to_lowercase())
+        .bind(&columns.display_name)
+        .bind(columns.display_name.as_ref().map(|d| d.to_lowercase()))
+        .bind(i64::from(columns.active))
+        .bind(resource.document.to_string())
+        .bind(resource.version)
+        .bind(&resource.created_at)
+        .bind(&resource.modified_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(user_name_taken(&columns.user_name));
+            }
+            other => other?,
+        };
+        replace_index(
+            &mut tx,
+            &self.tenant_id,
+            &resource.id,
+            &index_rows(ResourceKind::User, &resource.document),
+        )
+        .await?;
+        let detail = json!({
+            "userName": columns.user_name,
+            "externalId": columns.external_id,
+            "active": columns.active,
+        });
+        events::append(
+            &mut tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind: IdentityEventKind::UserCreated,
+                subject_id: &resource.id,
+                object_id: None,
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(resource)
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        self.get_resource(ResourceKind::User, id).await
+    }
+
+    pub async fn list_users(&self, query: &ListQuery) -> Result<ListResult, StoreError> {
+        self.list_resources(ResourceKind::User, query).await
+    }
+
+    /// Applies `change` to the stored document (PUT or PATCH). A change that
+    /// leaves the document as it was writes nothing, so a repeated PATCH is a
+    /// no-op.
+    pub async fn update_user<F>(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        mut change: F,
+    ) -> Result<StoredResource, StoreError>
+    where
+        F: FnMut(&Value) -> Result<Value, ScimError>,
+    {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut tx = self.store.writer.begin().await?;
+            let current = self.read_user_for_update(&mut tx, id).await?;
+            let document = change(&current.document)?;
+            if document == current.document {
+                tx.rollback().await?;
+                return Ok(current);
+            }
+            if let Some(updated) = self
+                .write_user_update(&mut tx, ctx, &current, document)
+                .await?
+            {
+                tx.commit().await?;
+                return Ok(updated);
+            }
+            tx.rollback().await?;
+        }
+        Err(StoreError::Conflict(format!(
+            "user {id} changed concurrently {UPDATE_ATTEMPTS} times in a row; retry the request"
+        )))
+    }
+
+    async fn read_user_for_update(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        id: &str,
+    ) -> Result<StoredResource, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, document, version, created_at, modified_at FROM scim_users WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&self.tenant_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match row {
+            Some(row) => crate::resources::resource_from_row(&row),
+            None => Err(StoreError::NotFound(format!("User \"{id}\""))),
+        }
+    }
+
+    /// Writes the new document if the version is still the one read;
+    /// `None` means another writer got there first.
+    async fn write_user_update(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ctx: &WriteContext,
+        current: &StoredResource,
+        document: Value,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let before = UserColumns::of(&current.document)?;
+        let after = UserColumns::of(&document)?;
+        let updated = StoredResource {
+            id: current.id.clone(),
+            document,
+            version: current.version + 1,
+            created_at: current.created_at.clone(),
+            modified_at: timestamp::now(),
+        };
+        let result = sqlx::query(
+            "UPDATE scim_users SET external_id = $1, user_name = $2, user_name_folded = $3, display_name = $4, \
+             display_name_folded = $5, active = $6, document = $7, version = $8, modified_at = $9 \
+             WHERE tenant_id = $10 AND id = $11 AND version = $12",
+        )
+        .bind(&after.external_id)
+        .bind(&after.user_name)
+        .bind(after.user_name.to_lowercase())
+        .bind(&after.display_name)
+        .bind(after.display_name.as_ref().map(|d| d.to_lowercase()))
+        .bind(i64::from(after.active))
+        .bind(updated.document.to_string())
+        .bind(updated.version)
+        .bind(&updated.modified_at)
+        .bind(&self.tenant_id)
+        .bind(&current.id)
+        .bind(current.version)
+        .execute(&mut **tx)
+        .await;
+        let result = match result {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(user_name_taken(&after.user_name));
+            }
+            other => other?,
+        };
+        if result.rows_affected() == 0 {
+            return Ok(None);
+        }
+        replace_index(
+            tx,
+            &self.tenant_id,
+            &current.id,
+            &index_rows(ResourceKind::User, &updated.document),
+        )
+        .await?;
+
+        let kind = match (before.active, after.active) {
+            (true, false) => IdentityEventKind::UserDeactivated,
+            (false, true) => IdentityEventKind::UserReactivated,
+            _ => IdentityEventKind::UserUpdated,
+        };
+        let detail = json!({
+            "changed": changed_attributes(&current.document, &updated.document),
+            "userName": after.user_name,
+            "previousUserName": (before.user_name != after.user_name).then_some(before.user_name),
+            "active": after.active,
+        });
+        events::append(
+            tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind,
+                subject_id: &current.id,
+                object_id: None,
+                detail,
+            },
+        )
+        .await?;
+        Ok(Some(updated))
+    }
+
+    /// Deletes a user: the row, its memberships and its index go; a tombstone
+    /// with the last document stays for the audit trail.
+    pub async fn delete_user(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.writer.begin().await?;
+        let current = self.read_user_for_update(&mut tx, id).await?;
+        let columns = UserColumns::of(&current.document)?;
+        let now = timestamp::now();
+        sqlx::query(
+            "INSERT INTO scim_user_tombstones (tenant_id, id, external_id, user_name, document, deleted_at, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&self.tenant_id)
+        .bind(id)
+        .bind(&columns.external_id)
+        .bind(&columns.user_name)
+        .bind(current.document.to_string())
+        .bind(&now)
+        .bind(ctx.request_id.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        self.remove_memberships_of(&mut tx, ctx, id).await?;
+        replace_index(&mut tx, &self.tenant_id, id, &[]).await?;
+        sqlx::query("DELETE FROM scim_users WHERE tenant_id = $1 AND id = $2")
+            .bind(&self.tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            &mut tx,
+            &self.tenant_id,
+            ctx.request_id.as_deref(),
+            NewEvent {
+                kind: IdentityEventKind::UserDeleted,
+                subject_id: id,
+                object_id: None,
+                detail: json!({"userName": columns.user_name, "externalId": columns.external_id}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Top-level keys (and extension attributes) whose values differ.
+pub(crate) fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let mut changed = Vec::new();
+    for key in before
+        .keys()
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+    {
+        let (old, new) = (before.get(key), after.get(key));
+        if old == new {
+            continue;
+        }
+        match (
+            old.and_then(Value::as_object),
+            new.and_then(Value::as_object),
+        ) {
+            (Some(o), Some(n)) if key.starts_with("urn:") => {
+                for sub in o.keys().chain(n.keys().filter(|k| !o.contains_key(*k))) {
+                    if o.get(sub) != n.get(sub) {
+                        changed.push(format!("{key}:{sub}"));
+                    }
+                }
+            }
+            _ => changed.push(key.clone()),
+        }
+    }
+    changed
+}
