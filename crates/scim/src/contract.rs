@@ -62,7 +62,7 @@ pub fn schemas() -> Value {
 }
 
 /// Builds the document of `GET /Schemas/{id}`. Schema URNs compare without
-/// regard to case, as they do in resource bodies (RFC 7643 §2.1).
+/// regard to case, as `SchemaRef::from_urn` compares them in resource bodies.
 pub fn schema(id: &str) -> Option<Value> {
     ALL_SCHEMAS
         .iter()
@@ -125,7 +125,7 @@ fn add_location(resource: &mut Value, base_url: &str) {
 }
 
 /// Wraps discovery resources in a list response. The lists are never paged,
-/// so `itemsPerPage` equals `totalResults` (RFC 7644 §4).
+/// so `itemsPerPage` equals `totalResults`.
 fn discovery_list(resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE_URN],

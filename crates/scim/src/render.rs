@@ -468,7 +468,7 @@ fn same_schema(a: &SchemaRef, b: &SchemaRef) -> bool {
 }
 
 /// `schemas` and the attributes both resource types define with
-/// `returned: always` (RFC 7643 §2.4), which is `id`.
+/// `returned: always` (RFC 7643 §7), which is `id`.
 fn is_always_returned(attr: &str) -> bool {
     attr.eq_ignore_ascii_case("schemas")
         || [ResourceKind::User, ResourceKind::Group]

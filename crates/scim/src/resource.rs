@@ -112,7 +112,7 @@ pub fn validate(kind: ResourceKind, document: &Value) -> Result<(), ScimError> {
 // ---------------------------------------------------------------------------
 // Body keys
 
-/// What a top-level key of a POST or PUT body addresses.
+/// The target of a top-level key of a POST or PUT body.
 enum BodyKey {
     /// `schemas`, or an attribute the client may not set.
     Skip,
@@ -120,7 +120,7 @@ enum BodyKey {
     Members,
     /// A core attribute, or a flat `urn:...:<attr>` key.
     Attribute(AttrRef),
-    /// An extension URN whose value holds that extension's attributes.
+    /// An extension URN whose value contains that extension's attributes.
     Extension(SchemaRef),
     Unknown,
 }
@@ -220,7 +220,7 @@ fn store_extension(
         Value::Object(fields) => fields,
         other => {
             return Err(ScimError::invalid_value(format!(
-                "\"{key}\" must be an object holding the extension's attributes, not {}",
+                "\"{key}\" must be an object containing the extension's attributes, not {}",
                 json_type(&other)
             )));
         }
@@ -305,7 +305,7 @@ pub(crate) fn sub_definition(
     })
 }
 
-/// Whether `attr` is the enterprise `manager`, which is stored as
+/// Returns true for the enterprise `manager`, which is stored as
 /// `{"value": "<id>"}` whatever shape it arrived in.
 pub(crate) fn is_manager(attr: &AttrRef) -> bool {
     attr.schema == SchemaRef::Enterprise && attr.name == "manager"
@@ -483,7 +483,9 @@ fn coerce_bool(path: &str, value: &Value) -> Result<Value, ScimError> {
     })
 }
 
-/// Entra sends custom extension attributes single-valued and non-reference.
+/// Entra sends custom extension attributes single-valued and non-reference
+/// (Microsoft Learn, "Customize user provisioning attribute-mappings for SaaS
+/// applications in Microsoft Entra ID").
 fn normalize_custom(path: &str, value: Value) -> Result<Option<Value>, ScimError> {
     match value {
         Value::Null => Ok(None),
@@ -553,7 +555,7 @@ fn manager_id(path: &str, fields: Map<String, Value>) -> Result<Option<String>, 
     }
     if has_fields && !has_value {
         return Err(ScimError::invalid_value(format!(
-            "\"{path}\" needs a \"value\" holding the manager's id"
+            "\"{path}\" needs a \"value\" containing the manager's id"
         )));
     }
     Ok(id)
@@ -656,7 +658,8 @@ pub(crate) fn add_default_type(def: &AttrDef, element: &mut Map<String, Value>) 
     }
 }
 
-/// Whether an element carries data beyond its `type`, `primary` and `display` labels.
+/// Returns true when an element carries data beyond its `type`, `primary`
+/// and `display` labels.
 pub(crate) fn has_data(element: &Map<String, Value>) -> bool {
     element
         .keys()
@@ -728,7 +731,7 @@ fn parse_member(item: Value) -> Result<MemberRef, ScimError> {
     match id {
         Some(Value::String(value)) if !value.is_empty() => Ok(MemberRef { value, kind }),
         other => Err(ScimError::invalid_value(format!(
-            "each member needs a non-empty string \"value\" holding the member's id, not {}",
+            "each member needs a non-empty string \"value\" containing the member's id, not {}",
             other.map_or_else(|| "nothing".to_string(), |v| v.to_string())
         ))),
     }
@@ -1338,7 +1341,7 @@ mod tests {
     }
 
     #[test]
-    fn enterprise_urn_key_in_any_case_is_stored_canonically() {
+    fn enterprise_urn_key_case_is_canonicalised() {
         let stored = user(json!({
             "schemas": [USER_URN],
             "userName": "mira",

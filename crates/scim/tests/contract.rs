@@ -89,7 +89,10 @@ fn documents_contain_no_null() {
     }
 }
 
-const REQUIRED_CHARACTERISTICS: [(&str, fn(&Value) -> bool); 9] = [
+/// A check that a JSON value has the expected type.
+type TypeCheck = fn(&Value) -> bool;
+
+const REQUIRED_CHARACTERISTICS: [(&str, TypeCheck); 9] = [
     ("name", Value::is_string),
     ("type", Value::is_string),
     ("multiValued", Value::is_boolean),

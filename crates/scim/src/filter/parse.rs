@@ -379,7 +379,9 @@ fn comparison_len(rest: &str) -> Option<usize> {
     if ws == 0 {
         return None;
     }
-    let op_len = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+    let op_len = trimmed
+        .find(|c: char| c.is_whitespace() || c == ')' || c == ']')
+        .unwrap_or(trimmed.len());
     let op = &trimmed[..op_len];
     if op.eq_ignore_ascii_case("pr") {
         return Some(ws + op_len);

@@ -120,9 +120,9 @@ fn change_whole(
     let value = operation.value.clone().unwrap_or(Value::Null);
     match operation.op {
         PatchOp::Remove => {
-            let given = normalize_value(kind, attr, def, value)?;
+            let requested = normalize_value(kind, attr, def, value)?;
             Ok(
-                if should_remove(current.as_ref(), given.as_ref(), def.case_exact) {
+                if should_remove(current.as_ref(), requested.as_ref(), def.case_exact) {
                     None
                 } else {
                     current
@@ -134,8 +134,9 @@ fn change_whole(
         _ if def.kind == AttrType::Complex && !is_manager(attr) => {
             merge_complex(def, &operation.path.path_text(kind), current, value)
         }
-        // `""` and null clear the attribute: Microsoft's validator patches an
-        // attribute to "" and then null and expects it to read back empty.
+        // `""` and null clear the attribute. Microsoft's SCIM validator
+        // (SCIM_Null_Update_Test) patches attributes to "" and then to null
+        // and expects them to read back empty.
         _ => normalize_value(kind, attr, def, value),
     }
 }
@@ -176,12 +177,12 @@ fn change_sub(
     let path = operation.path.path_text(kind);
     let sub_def = sub_definition(def, sub, &path)?;
     let value = operation.value.clone().unwrap_or(Value::Null);
-    let given = normalize_simple(sub_def, &path, value)?;
+    let requested = normalize_simple(sub_def, &path, value)?;
     if operation.op != PatchOp::Remove {
-        return Ok(set_sub_attribute(current, sub_def.name, given));
+        return Ok(set_sub_attribute(current, sub_def.name, requested));
     }
     let stored = current.as_ref().and_then(|object| object.get(sub_def.name));
-    if should_remove(stored, given.as_ref(), sub_def.case_exact) {
+    if should_remove(stored, requested.as_ref(), sub_def.case_exact) {
         Ok(set_sub_attribute(current, sub_def.name, None))
     } else {
         Ok(current)
@@ -193,20 +194,20 @@ fn change_sub(
 /// if equal": a stale remove then cannot erase a newer value.
 pub(super) fn should_remove(
     stored: Option<&Value>,
-    given: Option<&Value>,
+    requested: Option<&Value>,
     case_exact: bool,
 ) -> bool {
-    match (stored, given) {
-        (Some(stored), Some(given)) => values_equal(stored, given, case_exact),
+    match (stored, requested) {
+        (Some(stored), Some(requested)) => values_equal(stored, requested, case_exact),
         _ => true,
     }
 }
 
 /// Compares stored and requested values, ignoring case for strings of
 /// attributes that are not caseExact (RFC 7643 §2.2).
-pub(super) fn values_equal(stored: &Value, given: &Value, case_exact: bool) -> bool {
-    match (stored, given) {
+pub(super) fn values_equal(stored: &Value, requested: &Value, case_exact: bool) -> bool {
+    match (stored, requested) {
         (Value::String(a), Value::String(b)) if !case_exact => a.to_lowercase() == b.to_lowercase(),
-        _ => stored == given,
+        _ => stored == requested,
     }
 }

@@ -49,9 +49,9 @@ pub(super) fn member_change(operation: &PatchOperation) -> Result<Option<MemberC
     }
 }
 
-/// A remove on path `members`: with a value, exactly the listed members
-/// (Entra's default dialect); without one, every member (RFC 7644 §3.5.2.2).
-/// A JSON null value counts as no value.
+/// Converts a remove on path `members`. With a value it removes exactly the
+/// listed members, as Entra's default dialect expects. Without one it removes
+/// every member (RFC 7644 §3.5.2.2), and a JSON null value counts as none.
 fn remove_listed(value: Option<Value>) -> Result<Option<MemberChange>, ScimError> {
     let Some(value) = value.filter(|value| !value.is_null()) else {
         return Ok(Some(MemberChange::RemoveAll));

@@ -92,8 +92,8 @@ impl PatchPathRef {
         text
     }
 
-    /// Whether the path addresses a Group's `members`, which are stored as
-    /// rows apart from the document.
+    /// Returns true when the path addresses a Group's `members`, which are
+    /// stored as rows apart from the document.
     fn is_members(&self, kind: ResourceKind) -> bool {
         kind == ResourceKind::Group
             && self.attr.schema == SchemaRef::Core

@@ -46,8 +46,9 @@ pub(super) fn change(
     Ok((!elements.is_empty()).then_some(Value::Array(elements)))
 }
 
-/// A path without filter or sub-attribute: add appends, replace replaces
-/// every value, remove without a value removes every value.
+/// Applies an operation on a path without filter or sub-attribute. Add
+/// appends, replace replaces every value, and remove without a value removes
+/// every value.
 fn change_all(
     target: &Target,
     op: PatchOp,
@@ -94,8 +95,8 @@ fn append_new(elements: &mut Vec<Value>, added: Vec<Value>) {
     }
 }
 
-/// A path with a sub-attribute, such as `emails[type eq "work"].value`, or
-/// `emails.value` which selects every element.
+/// Applies an operation on a path with a sub-attribute, such as
+/// `emails[type eq "work"].value`, or `emails.value` which selects every element.
 fn change_sub(
     target: &Target,
     sub: &str,
@@ -104,7 +105,7 @@ fn change_sub(
     elements: &mut Vec<Value>,
 ) -> Result<(), ScimError> {
     let sub_def = sub_definition(target.def, sub, &target.path)?;
-    let given = normalize_simple(sub_def, &target.path, value.unwrap_or(Value::Null))?;
+    let requested = normalize_simple(sub_def, &target.path, value.unwrap_or(Value::Null))?;
     let selected = select(elements, target.filter);
 
     if op == PatchOp::Remove {
@@ -114,7 +115,7 @@ fn change_sub(
             };
             if should_remove(
                 element.get(sub_def.name),
-                given.as_ref(),
+                requested.as_ref(),
                 sub_def.case_exact,
             ) {
                 element.shift_remove(sub_def.name);
@@ -125,14 +126,14 @@ fn change_sub(
     }
 
     if selected.is_empty() {
-        return match given {
-            Some(given) => create(target, elements, vec![(sub_def.name, given)]),
+        return match requested {
+            Some(requested) => create(target, elements, vec![(sub_def.name, requested)]),
             None => Ok(()),
         };
     }
     for &index in &selected {
         if let Some(element) = elements[index].as_object_mut() {
-            set_or_remove(element, sub_def.name, given.clone());
+            set_or_remove(element, sub_def.name, requested.clone());
         }
     }
     keep_one_primary(elements, selected[0]);
@@ -140,9 +141,9 @@ fn change_sub(
     Ok(())
 }
 
-/// A filtered path without a sub-attribute, such as `emails[type eq "work"]`:
-/// add and replace merge the value into each matching element, remove
-/// deletes the matching elements.
+/// Applies an operation on a filtered path without a sub-attribute, such as
+/// `emails[type eq "work"]`. Add and replace merge the value into each
+/// matching element, and remove deletes the matching elements.
 fn change_selected(
     target: &Target,
     op: PatchOp,
@@ -191,8 +192,8 @@ fn change_selected(
 }
 
 /// Creates the element a filtered add or replace addresses when no element
-/// matches. RFC 7644 §3.5.2.3 answers a replace whose filter matches nothing
-/// with 400 `noTarget`, but Entra's default mappings write
+/// matches. RFC 7644 §3.5.2.3 requires 400 `noTarget` for a replace whose
+/// filter matches nothing, but Entra's default mappings write
 /// `emails[type eq "work"].value` with add or replace for users that have no
 /// work email yet and expect the value to be created. The new element takes
 /// the filter's `eq` terms, so the same path matches it next time, and is
@@ -264,7 +265,7 @@ fn select(elements: &[Value], filter: Option<&Filter>) -> Vec<usize> {
         .collect()
 }
 
-/// Reads the value of a remove as elements to match. Each given
+/// Reads the value of a remove as elements to match. Each requested
 /// sub-attribute must be equal in a stored element for it to match.
 fn patterns(target: &Target, value: Value) -> Result<Vec<Map<String, Value>>, ScimError> {
     let items = match value {
@@ -302,9 +303,9 @@ fn single_object(target: &Target, value: Value) -> Result<Map<String, Value>, Sc
     }
 }
 
-fn not_an_object(target: &Target, shown: &str) -> ScimError {
+fn not_an_object(target: &Target, received: &str) -> ScimError {
     ScimError::invalid_value(format!(
-        "\"{}\" selects whole values, so the value must be one object of sub-attributes, not {shown}",
+        "\"{}\" selects whole values, so the value must be one object of sub-attributes, not {received}",
         target.path
     ))
 }

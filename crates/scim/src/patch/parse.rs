@@ -93,9 +93,9 @@ fn parse_op(index: usize, op: Option<&Value>) -> Result<PatchOp, ScimError> {
         .into_iter()
         .find(|candidate| candidate.as_str().eq_ignore_ascii_case(text))
         .ok_or_else(|| {
-            let shown = op.map_or_else(|| "nothing".to_string(), Value::to_string);
+            let received = op.map_or_else(|| "nothing".to_string(), Value::to_string);
             ScimError::invalid_syntax(format!(
-                "Operations[{index}].op must be \"add\", \"replace\" or \"remove\", not {shown}"
+                "Operations[{index}].op must be \"add\", \"replace\" or \"remove\", not {received}"
             ))
         })
 }
@@ -103,7 +103,7 @@ fn parse_op(index: usize, op: Option<&Value>) -> Result<PatchOp, ScimError> {
 /// Expands a pathless add or replace (RFC 7644 §3.5.2.1 and §3.5.2.3) into
 /// one operation per key. Keys may be attribute names, dotted sub-attribute
 /// paths (`"name.givenName"`) or full attribute URNs, which Entra sends with
-/// the `aadOptscim062020` flag. A key that is an extension URN holds an
+/// the `aadOptscim062020` flag. A key that is an extension URN contains an
 /// object of that extension's attributes.
 fn expand_pathless(
     kind: ResourceKind,
@@ -120,9 +120,9 @@ fn expand_pathless(
     let fields = match value {
         Some(Value::Object(fields)) => fields,
         other => {
-            let shown = other.as_ref().map_or("nothing", json_type);
+            let received = other.as_ref().map_or("nothing", json_type);
             return Err(ScimError::invalid_syntax(format!(
-                "Operations[{index}]: an {} without a \"path\" needs an object \"value\" of attributes, not {shown}",
+                "Operations[{index}]: an {} without a \"path\" needs an object \"value\" of attributes, not {received}",
                 op.as_str()
             )));
         }
@@ -164,9 +164,9 @@ fn expand_extension_path(
     let fields = match value {
         Some(Value::Object(fields)) => fields,
         other => {
-            let shown = other.as_ref().map_or("nothing", json_type);
+            let received = other.as_ref().map_or("nothing", json_type);
             return Err(ScimError::invalid_value(format!(
-                "Operations[{index}]: \"{urn}\" needs an object of the extension's attributes, not {shown}"
+                "Operations[{index}]: \"{urn}\" needs an object of the extension's attributes, not {received}"
             )));
         }
     };
@@ -231,7 +231,10 @@ pub(super) fn parse_path(kind: ResourceKind, text: &str) -> Result<PatchPathRef,
                     parent.path(kind)
                 )));
             }
-            let filter = parse_element_filter(kind, &parent, &value_path.filter)?;
+            let filter =
+                parse_element_filter(kind, &parent, &value_path.filter).map_err(|error| {
+                    ScimError::invalid_path(format!("path {text:?}: {}", error.detail))
+                })?;
             let attr = match value_path.sub_attr.as_deref() {
                 None => parent,
                 Some(sub) => resolve(kind, text, urn.as_deref(), &value_path.attr.name, Some(sub))?,
