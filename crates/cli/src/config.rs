@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerSection,
@@ -64,18 +64,6 @@ pub struct LogSection {
     pub format: String,
     /// A tracing filter such as `info` or `lockgate_server=debug,info`; `RUST_LOG` overrides it.
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerSection::default(),
-            database: DatabaseSection::default(),
-            scim: ScimSection::default(),
-            provisioning_log: ProvisioningLogSection::default(),
-            log: LogSection::default(),
-        }
-    }
 }
 
 impl Default for ServerSection {
@@ -153,10 +141,10 @@ impl Config {
                 self.log.format
             );
         }
-        if let Some(url) = &self.server.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                anyhow::bail!("server.public_url {url:?} must start with https:// or http://");
-            }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("server.public_url {url:?} must start with https:// or http://");
         }
         if !(60..=86_400).contains(&self.scim.access_token_lifetime_secs) {
             anyhow::bail!(

@@ -270,16 +270,21 @@ fn text_test(b: &mut SqlBuilder, expr: &str, op: CompareOp, value: String) -> St
         CompareOp::Eq | CompareOp::Ne => format!("{expr} = {}", b.text(value)),
         CompareOp::Co if pg => format!("strpos({expr}, {}) > 0", b.text(value)),
         CompareOp::Co => format!("instr({expr}, {}) > 0", b.text(value)),
+        // Lengths are bound as 64-bit integers; PostgreSQL's substr takes
+        // int4 only, so they are cast.
         CompareOp::Sw => {
             let len = b.param(Bind::Int(value.chars().count() as i64));
-            format!("substr({expr}, 1, {len}) = {}", b.text(value))
+            format!(
+                "substr({expr}, 1, CAST({len} AS INTEGER)) = {}",
+                b.text(value)
+            )
         }
         CompareOp::Ew => {
             let n = value.chars().count() as i64;
             let len = b.param(Bind::Int(n));
             let start_offset = b.param(Bind::Int(n - 1));
             format!(
-                "length({expr}) >= {len} AND substr({expr}, length({expr}) - {start_offset}) = {}",
+                "length({expr}) >= {len} AND substr({expr}, CAST(length({expr}) - {start_offset} AS INTEGER)) = {}",
                 b.text(value)
             )
         }

@@ -44,6 +44,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
                 .delete(groups::delete),
         )
         .fallback(response::not_found)
+        .method_not_allowed_fallback(response::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state,
             provisioning_log::record,

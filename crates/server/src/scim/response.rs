@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::OriginalUri;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockgate_scim::ScimError;
 use lockgate_scim::render::{Meta, Projection, RenderedMember, render};
@@ -49,10 +50,10 @@ pub(crate) fn resource_response(
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", stored.version)) {
         headers.insert(header::ETAG, etag);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(value) = HeaderValue::from_str(location) {
-            headers.insert(header::LOCATION, value);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(header::LOCATION, value);
     }
     response.extensions_mut().insert(LoggedResource {
         kind,
@@ -175,9 +176,25 @@ pub(crate) async fn render_one(
 }
 
 /// 404 for any path under the SCIM base URL that has no endpoint.
-pub(crate) async fn not_found() -> ScimFailure {
-    ScimFailure(ScimError::not_found(
-        "no SCIM endpoint at this path; Lockgate serves /Users, /Groups, /Schemas, \
+pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> ScimFailure {
+    ScimFailure(ScimError::not_found(format!(
+        "no SCIM endpoint at {}; Lockgate serves /Users, /Groups, /Schemas, \
          /ResourceTypes and /ServiceProviderConfig",
+        uri.path()
+    )))
+}
+
+/// 405 with a SCIM error body, for a method an endpoint does not support.
+pub(crate) async fn method_not_allowed(
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> ScimFailure {
+    ScimFailure(ScimError::new(
+        405,
+        None,
+        format!(
+            "{method} is not supported on {}; the Allow header lists the methods that are",
+            uri.path()
+        ),
     ))
 }

@@ -90,7 +90,7 @@ CREATE TABLE scim_values (
     value TEXT NOT NULL,
     value_folded TEXT NOT NULL
 );
-CREATE INDEX scim_values_resource ON scim_values (resource_id, attr);
+CREATE INDEX scim_values_resource ON scim_values (tenant_id, resource_id, attr);
 CREATE INDEX scim_values_lookup ON scim_values (tenant_id, attr, value_folded);
 
 CREATE TABLE identity_events (

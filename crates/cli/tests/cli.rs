@@ -1,0 +1,220 @@
+//! The `lockgate` binary as an operator uses it: real processes, a real
+//! SQLite file, real HTTP on 127.0.0.1.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn lockgate(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("LOCKGATE_DATABASE_URL")
+        .env_remove("LOCKGATE_CONFIG")
+        .output()
+        .expect("run lockgate")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data_dir: &std::path::Path, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lockgate serve");
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("lockgate serve did not listen on port {port}");
+}
+
+#[test]
+fn tenant_create_json_prints_url_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = lockgate(dir.path(), &["tenant", "create", "st-marys", "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("JSON output");
+    assert_eq!(
+        json["scim_base_url"],
+        "http://127.0.0.1:8080/scim/v2/st-marys"
+    );
+    assert!(
+        json["scim_token"].as_str().unwrap().starts_with("lgs_"),
+        "{json}"
+    );
+    assert!(
+        dir.path().join("lockgate.db").exists(),
+        "the database is created on first use"
+    );
+}
+
+#[test]
+fn duplicate_tenant_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        lockgate(dir.path(), &["tenant", "create", "depot"])
+            .status
+            .success()
+    );
+    let output = lockgate(dir.path(), &["tenant", "create", "depot"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[test]
+fn invalid_slug_names_the_value_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = lockgate(dir.path(), &["tenant", "create", "St Marys"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"St Marys\"") && stderr.contains("lower-case"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_config_key_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lockgate.toml");
+    std::fs::write(&config, "[server]\nlisten_address = \"127.0.0.1:1\"\n").unwrap();
+    let output = lockgate(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "tenant", "list"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("listen_address"), "{stderr}");
+}
+
+#[test]
+fn token_rotation_keeps_two_valid_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        lockgate(dir.path(), &["tenant", "create", "depot"])
+            .status
+            .success()
+    );
+    let rotated = lockgate(dir.path(), &["scim-token", "rotate", "depot", "--json"]);
+    assert!(rotated.status.success(), "{rotated:?}");
+    let list = stdout(&lockgate(dir.path(), &["scim-token", "list", "depot"]));
+    let tokens: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 2, "{list}");
+    let revoked = tokens.iter().filter(|t| !t["revoked_at"].is_null()).count();
+    assert_eq!(
+        revoked, 0,
+        "the previous token stays valid during the grace period: {list}"
+    );
+    let with_expiry = tokens.iter().filter(|t| !t["expires_at"].is_null()).count();
+    assert_eq!(
+        with_expiry, 1,
+        "only the previous token gets an expiry: {list}"
+    );
+}
+
+#[test]
+fn serve_provisions_and_logs_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = lockgate(dir.path(), &["tenant", "create", "depot", "--json"]);
+    let token = serde_json::from_str::<Value>(&stdout(&created)).unwrap()["scim_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    let mut server = serve(dir.path(), port);
+
+    let health = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/scim/v2/depot/Users"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ivo.brandt@lockers.example"}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 201);
+
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lockgate did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+
+    // The log writer is flushed during shutdown, so the entry is there.
+    let log = stdout(&lockgate(
+        dir.path(),
+        &["provisioning-log", "depot", "--json"],
+    ));
+    let entry: Value = serde_json::from_str(log.lines().next().expect("one log entry")).unwrap();
+    assert_eq!(entry["operation"], "create");
+    assert_eq!(entry["status"], 201);
+    assert_eq!(entry["outcome"], "success");
+}
+
+#[test]
+fn healthcheck_fails_without_a_server() {
+    let port = free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
