@@ -95,11 +95,27 @@ pub async fn run(
     let mut reports = Vec::new();
     for phase in &script.phases {
         let started = Instant::now();
-        let results: Vec<(bool, Duration, Option<String>)> = futures::stream::iter(&phase.requests)
-            .map(|request| send(&client, target, bindings, request))
-            .buffer_unordered(target.concurrency.max(1))
-            .collect()
-            .await;
+        // Each request runs as its own task, so the client's work spreads
+        // over the runtime's threads instead of one.
+        let results: Vec<(bool, Duration, Option<String>)> =
+            futures::stream::iter(phase.requests.iter().cloned())
+                .map(|request| {
+                    let (client, target, bindings) =
+                        (client.clone(), target.clone(), bindings.clone());
+                    tokio::spawn(async move { send(&client, &target, &bindings, &request).await })
+                })
+                .buffer_unordered(target.concurrency.max(1))
+                .map(|joined| {
+                    joined.unwrap_or_else(|e| {
+                        (
+                            false,
+                            Duration::ZERO,
+                            Some(format!("request task failed: {e}")),
+                        )
+                    })
+                })
+                .collect()
+                .await;
         let mut report = PhaseReport {
             name: phase.name.clone(),
             requests: results.len(),

@@ -20,6 +20,7 @@ use crate::{AppState, REQUEST_ID};
 
 const BATCH: usize = 500;
 const CHANNEL_CAPACITY: usize = 10_000;
+const COLLECT_FOR: Duration = Duration::from_millis(50);
 
 /// The sending side, held by the app state.
 #[derive(Clone)]
@@ -43,6 +44,17 @@ pub(crate) fn channel(store: Store) -> (Sink, Writer) {
     let handle = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
+            // Entries trickle in one per request; waiting briefly collects
+            // them into fewer transactions on the shared writer connection.
+            if batch.len() < BATCH {
+                tokio::time::sleep(COLLECT_FOR).await;
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(entry) => batch.push(entry),
+                        Err(_) => break,
+                    }
+                }
+            }
             if let Err(e) = store.append_provisioning_log(&batch).await {
                 tracing::error!(error = %e, entries = batch.len(), "writing the provisioning log failed");
             }

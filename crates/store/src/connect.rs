@@ -59,6 +59,7 @@ impl Store {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    write_thread: None,
                 }
             }
         };
@@ -152,19 +153,52 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         )));
     }
     let url = format!("sqlite://{path}?mode=rwc");
+    // Automatic checkpoints are off because they run on the committing
+    // connection: every thousand pages the writer stopped to copy the WAL
+    // into the database and fsync it. A background task checkpoints instead.
+    // temp_store = MEMORY keeps statement journals (which SQLite opens for
+    // every multi-row write inside a transaction) off the disk; without it
+    // each SCIM write created and deleted a temporary file.
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA mmap_size = 268435456;"
     );
     let writer = sqlite_pool(&url, 1, pragmas.clone()).await?;
     // WAL mode is a property of the file; set it once before readers open.
     sqlx::query("SELECT 1").execute(&writer).await?;
     let reader = sqlite_pool(&url, options.max_connections.max(2), pragmas).await?;
+    tokio::spawn(checkpoint_periodically(reader.clone()));
     Ok(Store {
         backend: Backend::Sqlite,
         reader,
         writer,
+        write_thread: Some(crate::writer::WriteThread::start()?),
     })
+}
+
+/// Copies the WAL into the database file once a second with a PASSIVE
+/// checkpoint, which never waits for or blocks the writer. Stops when the
+/// pool closes.
+async fn checkpoint_periodically(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying in a second");
+        }
+    }
 }
 
 async fn sqlite_pool(url: &str, size: u32, pragmas: String) -> Result<AnyPool, StoreError> {

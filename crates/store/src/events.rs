@@ -2,8 +2,9 @@
 
 use lockgate_domain::{IdentityEvent, IdentityEventKind, timestamp};
 use serde_json::Value;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use crate::batch::{Batch, opt, text};
 use crate::{StoreError, TenantStore};
 
 /// One event to append inside a write transaction.
@@ -14,29 +15,29 @@ pub(crate) struct NewEvent<'a> {
     pub detail: Value,
 }
 
-pub(crate) async fn append(
-    tx: &mut Transaction<'_, Any>,
+/// Adds the insert of one event to a write batch.
+pub(crate) fn push(
+    batch: &mut Batch,
     tenant_id: &str,
     request_id: Option<&str>,
     event: NewEvent<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) {
+    batch.push(
         "INSERT INTO identity_events (tenant_id, kind, subject_id, object_id, detail, request_id, occurred_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(tenant_id)
-    .bind(event.kind.as_str())
-    .bind(event.subject_id)
-    .bind(event.object_id)
-    .bind(event.detail.to_string())
-    .bind(request_id)
-    .bind(timestamp::now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        vec![
+            text(tenant_id),
+            text(event.kind.as_str()),
+            text(event.subject_id),
+            opt(event.object_id),
+            text(event.detail.to_string()),
+            opt(request_id),
+            text(timestamp::now()),
+        ],
+    );
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     /// Events after `after_seq`, oldest first, at most `limit`.
     pub async fn events_after(
         &self,

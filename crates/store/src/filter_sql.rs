@@ -18,6 +18,7 @@ use crate::Backend;
 pub(crate) enum Bind {
     Text(String),
     Int(i64),
+    Null,
 }
 
 /// Collects bind values; `$1` is always the tenant id.
@@ -77,10 +78,11 @@ enum ValueKind {
     Time,
 }
 
-/// A compiled attribute: where its value sits, and the `EXISTS` prefix that
-/// reaches it when it is not on the row itself.
+/// A compiled attribute: where its value sits.
 struct Leaf {
-    exists_prefix: Option<String>,
+    /// The open subquery (`EXISTS (...` or `r.id IN (...`) that reaches the
+    /// value when it is not on the row; the test and `)` complete it.
+    subquery: Option<String>,
     exact: String,
     folded: String,
     kind: ValueKind,
@@ -256,8 +258,8 @@ fn compare(
 }
 
 fn wrap(leaf: &Leaf, test: String) -> String {
-    match &leaf.exists_prefix {
-        Some(prefix) => format!("EXISTS ({prefix} AND {test})"),
+    match &leaf.subquery {
+        Some(open) => format!("{open} AND {test})"),
         None => format!("({test})"),
     }
 }
@@ -319,7 +321,7 @@ fn leaf(
             if let Some(membership) = membership_of(kind, attr) {
                 let alias = b.alias("m");
                 let mut leaf = membership_leaf(&alias, membership, attr, &path)?;
-                leaf.exists_prefix = Some(membership_prefix(&alias, membership));
+                leaf.subquery = Some(format!("EXISTS ({}", membership_prefix(&alias, membership)));
                 return Ok(leaf);
             }
             if let Some(leaf) = column_leaf(kind, attr) {
@@ -340,7 +342,7 @@ fn column_leaf(kind: ResourceKind, attr: &AttrRef) -> Option<Leaf> {
         return None;
     }
     let text = |exact: &str, folded: &str| Leaf {
-        exists_prefix: None,
+        subquery: None,
         exact: exact.into(),
         folded: folded.into(),
         kind: ValueKind::Text,
@@ -391,24 +393,32 @@ fn membership_leaf(
         }
     };
     Ok(Leaf {
-        exists_prefix: None,
+        subquery: None,
         exact,
         folded,
         kind: ValueKind::Text,
     })
 }
 
+/// A value from the index. At the top level the comparison is an
+/// uncorrelated `r.id IN (...)`, which both databases answer from the
+/// (tenant, attribute, value) index without visiting every resource; inside
+/// a value path it is an `EXISTS` tied to the element being tested.
 fn value_leaf(b: &mut SqlBuilder, attr: &AttrRef, element: Option<&str>) -> Leaf {
     let alias = b.alias("v");
     let key = b.text(attr.index_key());
-    let elem = element
-        .map(|e| format!(" AND {alias}.elem = {e}.elem"))
-        .unwrap_or_default();
+    let open = match element {
+        Some(e) => format!(
+            "EXISTS (SELECT 1 FROM scim_values {alias} WHERE {alias}.tenant_id = $1 \
+             AND {alias}.resource_id = r.id AND {alias}.attr = {key} AND {alias}.elem = {e}.elem"
+        ),
+        None => format!(
+            "r.id IN (SELECT {alias}.resource_id FROM scim_values {alias} WHERE {alias}.tenant_id = $1 \
+             AND {alias}.attr = {key}"
+        ),
+    };
     Leaf {
-        exists_prefix: Some(format!(
-            "SELECT 1 FROM scim_values {alias} WHERE {alias}.tenant_id = $1 \
-             AND {alias}.resource_id = r.id AND {alias}.attr = {key}{elem}"
-        )),
+        subquery: Some(open),
         exact: format!("{alias}.value"),
         folded: format!("{alias}.value_folded"),
         kind: ValueKind::Text,

@@ -15,11 +15,13 @@ use lockgate_scim::schema::ResourceKind;
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 
+use crate::batch::{Batch, opt, text};
 use crate::events::{self, NewEvent};
+use crate::filter_sql::Bind;
 use crate::resources::{
     ListQuery, ListResult, MemberRow, StoredResource, WriteContext, placeholders, resource_from_row,
 };
-use crate::values::{index_rows, replace_index};
+use crate::values::{index_rows, push_diff, push_replace};
 use crate::{StoreError, TenantStore};
 
 const UPDATE_ATTEMPTS: usize = 8;
@@ -43,8 +45,20 @@ fn external_id_of(document: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     pub async fn create_group(
+        &self,
+        ctx: &WriteContext,
+        document: Value,
+        members: &[MemberRef],
+    ) -> Result<StoredResource, StoreError> {
+        let (this, ctx, members) = (self.clone(), ctx.clone(), members.to_vec());
+        self.store
+            .run_write(move || async move { this.create_group_now(&ctx, document, &members).await })
+            .await
+    }
+
+    async fn create_group_now(
         &self,
         ctx: &WriteContext,
         document: Value,
@@ -60,31 +74,26 @@ impl TenantStore<'_> {
             created_at: now.clone(),
             modified_at: now,
         };
-        let mut tx = self.store.writer.begin().await?;
-        sqlx::query(
+        let mut batch = Batch::default();
+        batch.push(
             "INSERT INTO scim_groups (tenant_id, id, external_id, display_name, display_name_folded, document, \
              version, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&self.tenant_id)
-        .bind(&resource.id)
-        .bind(&external_id)
-        .bind(&display_name)
-        .bind(display_name.to_lowercase())
-        .bind(resource.document.to_string())
-        .bind(resource.version)
-        .bind(&resource.created_at)
-        .bind(&resource.modified_at)
-        .execute(&mut *tx)
-        .await?;
-        replace_index(
-            &mut tx,
-            &self.tenant_id,
-            &resource.id,
-            &index_rows(ResourceKind::Group, &resource.document),
-        )
-        .await?;
-        events::append(
-            &mut tx,
+            vec![
+                text(&self.tenant_id),
+                text(&resource.id),
+                opt(external_id.as_deref()),
+                text(&display_name),
+                text(display_name.to_lowercase()),
+                text(resource.document.to_string()),
+                Bind::Int(resource.version),
+                text(&resource.created_at),
+                text(&resource.modified_at),
+            ],
+        );
+        let rows = index_rows(ResourceKind::Group, &resource.document);
+        push_replace(&mut batch, &self.tenant_id, &resource.id, &rows, false);
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
@@ -93,8 +102,9 @@ impl TenantStore<'_> {
                 object_id: None,
                 detail: json!({"displayName": display_name, "externalId": external_id}),
             },
-        )
-        .await?;
+        );
+        let mut tx = self.store.writer.begin().await?;
+        batch.execute(&mut tx, self.store.backend).await?;
         self.add_members(&mut tx, ctx, &resource.id, members)
             .await?;
         tx.commit().await?;
@@ -112,6 +122,21 @@ impl TenantStore<'_> {
     /// Applies a PUT or PATCH: `change` returns the new document and the
     /// membership changes, which apply in the same transaction.
     pub async fn update_group<F>(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        change: F,
+    ) -> Result<StoredResource, StoreError>
+    where
+        F: FnMut(&Value) -> Result<(Value, Vec<MemberChange>), ScimError> + Send + 'static,
+    {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.store
+            .run_write(move || async move { this.update_group_now(&ctx, &id, change).await })
+            .await
+    }
+
+    async fn update_group_now<F>(
         &self,
         ctx: &WriteContext,
         id: &str,
@@ -219,15 +244,16 @@ impl TenantStore<'_> {
         if result.rows_affected() == 0 {
             return Ok(None);
         }
-        replace_index(
-            tx,
+        let mut batch = Batch::default();
+        push_diff(
+            &mut batch,
             &self.tenant_id,
             &current.id,
+            &index_rows(ResourceKind::Group, &current.document),
             &index_rows(ResourceKind::Group, &updated.document),
-        )
-        .await?;
-        events::append(
-            tx,
+        );
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
@@ -240,8 +266,8 @@ impl TenantStore<'_> {
                     "previousDisplayName": display_name_of(&current.document).ok(),
                 }),
             },
-        )
-        .await?;
+        );
+        batch.execute(tx, self.store.backend).await?;
         Ok(Some(self.read_group_for_update(tx, &current.id).await?))
     }
 
@@ -314,23 +340,28 @@ impl TenantStore<'_> {
     ) -> Result<HashMap<String, &'static str>, StoreError> {
         let mut kinds = HashMap::new();
         for chunk in ids.chunks(500) {
-            for (table, kind) in [("scim_users", "User"), ("scim_groups", "Group")] {
-                let sql = format!(
-                    "SELECT id FROM {table} WHERE tenant_id = $1 AND id IN ({})",
-                    placeholders(2, chunk.len())
+            let list = placeholders(2, chunk.len());
+            let sql = format!(
+                "SELECT id, 'User' AS kind FROM scim_users WHERE tenant_id = $1 AND id IN ({list}) \
+                 UNION ALL SELECT id, 'Group' AS kind FROM scim_groups WHERE tenant_id = $1 AND id IN ({list})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let kind: String = row.try_get("kind")?;
+                kinds.insert(
+                    row.try_get("id")?,
+                    if kind == "Group" { "Group" } else { "User" },
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                for row in query.fetch_all(&mut **tx).await? {
-                    kinds.insert(row.try_get("id")?, kind);
-                }
             }
         }
         Ok(kinds)
     }
 
+    /// Inserts memberships; rows that already exist are skipped and get no
+    /// event, because `RETURNING` lists only the rows actually inserted.
     async fn add_members(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -357,35 +388,38 @@ impl TenantStore<'_> {
                 ))));
             }
         }
-        let mut changed = false;
-        for member in members {
-            let kind = kinds[&member.value];
-            let result = sqlx::query(
-                "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.tenant_id)
-            .bind(group_id)
-            .bind(&member.value)
-            .bind(kind)
-            .execute(&mut **tx)
-            .await?;
-            if result.rows_affected() > 0 {
-                changed = true;
-                self.membership_event(
-                    tx,
-                    ctx,
-                    IdentityEventKind::MemberAdded,
-                    group_id,
-                    &member.value,
-                    kind,
-                )
-                .await?;
+        let unique: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut inserted = Vec::new();
+        let unique: Vec<&str> = unique.into_iter().collect();
+        for chunk in unique.chunks(300) {
+            let values = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) VALUES {values} \
+                 ON CONFLICT DO NOTHING RETURNING member_id, member_kind"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&self.tenant_id)
+                .bind(group_id);
+            for id in chunk {
+                query = query.bind(*id).bind(kinds[*id]);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                inserted.push((
+                    row.try_get::<String, _>("member_id")?,
+                    row.try_get::<String, _>("member_kind")?,
+                ));
             }
         }
-        Ok(changed)
+        self.membership_events(tx, ctx, IdentityEventKind::MemberAdded, group_id, &inserted)
+            .await?;
+        Ok(!inserted.is_empty())
     }
 
+    /// Deletes memberships; ids that are not members are skipped silently
+    /// (RFC 7644 §3.5.2.2 makes removing an absent value a success).
     async fn remove_members(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -393,55 +427,61 @@ impl TenantStore<'_> {
         group_id: &str,
         ids: &[String],
     ) -> Result<bool, StoreError> {
-        let mut changed = false;
-        for id in ids {
-            let row = sqlx::query(
-                "DELETE FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3 \
-                 RETURNING member_kind",
-            )
-            .bind(&self.tenant_id)
-            .bind(group_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some(row) = row {
-                changed = true;
-                let kind: String = row.try_get("member_kind")?;
-                self.membership_event(
-                    tx,
-                    ctx,
-                    IdentityEventKind::MemberRemoved,
-                    group_id,
-                    id,
-                    &kind,
-                )
-                .await?;
+        let mut removed = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "DELETE FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id IN ({}) \
+                 RETURNING member_id, member_kind",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&self.tenant_id)
+                .bind(group_id);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                removed.push((
+                    row.try_get::<String, _>("member_id")?,
+                    row.try_get::<String, _>("member_kind")?,
+                ));
             }
         }
-        Ok(changed)
+        self.membership_events(
+            tx,
+            ctx,
+            IdentityEventKind::MemberRemoved,
+            group_id,
+            &removed,
+        )
+        .await?;
+        Ok(!removed.is_empty())
     }
 
-    async fn membership_event(
+    async fn membership_events(
         &self,
         tx: &mut Transaction<'_, Any>,
         ctx: &WriteContext,
         kind: IdentityEventKind,
         group_id: &str,
-        member_id: &str,
-        member_kind: &str,
+        members: &[(String, String)],
     ) -> Result<(), StoreError> {
-        events::append(
-            tx,
-            &self.tenant_id,
-            ctx.request_id.as_deref(),
-            NewEvent {
-                kind,
-                subject_id: group_id,
-                object_id: Some(member_id),
-                detail: json!({"memberType": member_kind}),
-            },
-        )
-        .await
+        let mut batch = Batch::default();
+        for (member_id, member_kind) in members {
+            events::push(
+                &mut batch,
+                &self.tenant_id,
+                ctx.request_id.as_deref(),
+                NewEvent {
+                    kind,
+                    subject_id: group_id,
+                    object_id: Some(member_id),
+                    detail: json!({"memberType": member_kind}),
+                },
+            );
+        }
+        batch.execute(tx, self.store.backend).await?;
+        Ok(())
     }
 
     /// Removes every membership where `member_id` is the member (a deleted user or group).
@@ -467,29 +507,39 @@ impl TenantStore<'_> {
     }
 
     pub async fn delete_group(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.store
+            .run_write(move || async move { this.delete_group_now(&ctx, &id).await })
+            .await
+    }
+
+    async fn delete_group_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
         let mut tx = self.store.writer.begin().await?;
         let current = self.read_group_for_update(&mut tx, id).await?;
         let members = self.member_ids(&mut tx, id).await?;
         self.remove_members(&mut tx, ctx, id, &members).await?;
         self.remove_memberships_of(&mut tx, ctx, id).await?;
-        replace_index(&mut tx, &self.tenant_id, id, &[]).await?;
-        sqlx::query("DELETE FROM scim_groups WHERE tenant_id = $1 AND id = $2")
-            .bind(&self.tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        events::append(
-            &mut tx,
+        let mut batch = Batch::default();
+        push_replace(&mut batch, &self.tenant_id, id, &[], true);
+        batch.push(
+            "DELETE FROM scim_groups WHERE tenant_id = $1 AND id = $2",
+            vec![text(&self.tenant_id), text(id)],
+        );
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
                 kind: IdentityEventKind::GroupDeleted,
                 subject_id: id,
                 object_id: None,
-                detail: json!({"displayName": display_name_of(&current.document).ok(), "externalId": external_id_of(&current.document)}),
+                detail: json!({
+                    "displayName": display_name_of(&current.document).ok(),
+                    "externalId": external_id_of(&current.document),
+                }),
             },
-        )
-        .await?;
+        );
+        batch.execute(&mut tx, self.store.backend).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! Every query on tenant data names the tenant in its `WHERE` clause; the
 //! [`TenantStore`] handle is the only way to reach that data.
 
+mod batch;
 mod connect;
 mod credentials;
 mod error;
@@ -18,6 +19,7 @@ mod secret;
 mod tenants;
 mod users;
 mod values;
+mod writer;
 
 pub use connect::{Backend, StoreOptions, redact as redact_url};
 pub use credentials::{AccessToken, Authenticated, CredentialInfo, CredentialKind, OAuthClient};
@@ -38,6 +40,8 @@ pub struct Store {
     /// Writes. On SQLite this pool has one connection, so write
     /// transactions queue in-process instead of failing with SQLITE_BUSY.
     writer: AnyPool,
+    /// On SQLite, the thread that runs write transactions.
+    write_thread: Option<writer::WriteThread>,
 }
 
 impl Store {
@@ -46,9 +50,9 @@ impl Store {
     }
 
     /// A handle for one tenant's data.
-    pub fn tenant(&self, tenant_id: &str) -> TenantStore<'_> {
+    pub fn tenant(&self, tenant_id: &str) -> TenantStore {
         TenantStore {
-            store: self,
+            store: self.clone(),
             tenant_id: tenant_id.to_string(),
         }
     }
@@ -66,13 +70,14 @@ impl Store {
     }
 }
 
-/// Access to one tenant's users, groups, events and log.
-pub struct TenantStore<'a> {
-    store: &'a Store,
+/// Access to one tenant's users, groups, events and log. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantStore {
+    store: Store,
     tenant_id: String,
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
     }

@@ -82,7 +82,7 @@ impl Store {
     }
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     pub async fn provisioning_log(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, tenant_id, request_id, method, path, operation, resource_type, resource_id, status, \

@@ -80,6 +80,7 @@ pub(crate) fn bind_all<'q>(
         query = match bind {
             Bind::Text(s) => query.bind(s.as_str()),
             Bind::Int(i) => query.bind(*i),
+            Bind::Null => query.bind(None::<String>),
         };
     }
     query
@@ -100,7 +101,7 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     pub(crate) async fn get_resource(
         &self,
         kind: ResourceKind,

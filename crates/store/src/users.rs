@@ -11,10 +11,12 @@ use lockgate_scim::schema::ResourceKind;
 use serde_json::{Value, json};
 use sqlx::{Any, Transaction};
 
+use crate::batch::{Batch, opt, text};
 use crate::events::{self, NewEvent};
+use crate::filter_sql::Bind;
 use crate::resources::{ListQuery, ListResult, StoredResource, WriteContext};
-use crate::values::{index_rows, replace_index};
-use crate::{StoreError, TenantStore};
+use crate::values::{index_rows, push_diff, push_replace};
+use crate::{Backend, StoreError, TenantStore};
 
 /// How many times an update retries after a concurrent change on PostgreSQL.
 const UPDATE_ATTEMPTS: usize = 8;
@@ -58,8 +60,19 @@ fn user_name_taken(user_name: &str) -> StoreError {
     ))
 }
 
-impl TenantStore<'_> {
+impl TenantStore {
     pub async fn create_user(
+        &self,
+        ctx: &WriteContext,
+        document: Value,
+    ) -> Result<StoredResource, StoreError> {
+        let (this, ctx) = (self.clone(), ctx.clone());
+        self.store
+            .run_write(move || async move { this.create_user_now(&ctx, document).await })
+            .await
+    }
+
+    async fn create_user_now(
         &self,
         ctx: &WriteContext,
         document: Value,
@@ -73,46 +86,35 @@ impl TenantStore<'_> {
             created_at: now.clone(),
             modified_at: now,
         };
-        let mut tx = self.store.writer.begin().await?;
-        let inserted = sqlx::query(
+        let mut batch = Batch::default();
+        batch.push(
             "INSERT INTO scim_users (tenant_id, id, external_id, user_name, user_name_folded, display_name, \
              display_name_folded, active, document, version, created_at, modified_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&self.tenant_id)
-        .bind(&resource.id)
-        .bind(&columns.external_id)
-        .bind(&columns.user_name)
-        .bind(columns.user_name.to_lowercase())
-        .bind(&columns.display_name)
-        .bind(columns.display_name.as_ref().map(|d| d.to_lowercase()))
-        .bind(i64::from(columns.active))
-        .bind(resource.document.to_string())
-        .bind(resource.version)
-        .bind(&resource.created_at)
-        .bind(&resource.modified_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(user_name_taken(&columns.user_name));
-            }
-            other => other?,
-        };
-        replace_index(
-            &mut tx,
-            &self.tenant_id,
-            &resource.id,
-            &index_rows(ResourceKind::User, &resource.document),
-        )
-        .await?;
+            vec![
+                text(&self.tenant_id),
+                text(&resource.id),
+                opt(columns.external_id.as_deref()),
+                text(&columns.user_name),
+                text(columns.user_name.to_lowercase()),
+                opt(columns.display_name.as_deref()),
+                opt(columns.display_name.as_ref().map(|d| d.to_lowercase()).as_deref()),
+                Bind::Int(i64::from(columns.active)),
+                text(resource.document.to_string()),
+                Bind::Int(resource.version),
+                text(&resource.created_at),
+                text(&resource.modified_at),
+            ],
+        );
+        let rows = index_rows(ResourceKind::User, &resource.document);
+        push_replace(&mut batch, &self.tenant_id, &resource.id, &rows, false);
         let detail = json!({
             "userName": columns.user_name,
             "externalId": columns.external_id,
             "active": columns.active,
         });
-        events::append(
-            &mut tx,
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
@@ -121,8 +123,14 @@ impl TenantStore<'_> {
                 object_id: None,
                 detail,
             },
-        )
-        .await?;
+        );
+        let mut tx = self.store.writer.begin().await?;
+        match batch.execute(&mut tx, self.store.backend).await {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(user_name_taken(&columns.user_name));
+            }
+            other => other?,
+        }
         tx.commit().await?;
         Ok(resource)
     }
@@ -139,6 +147,21 @@ impl TenantStore<'_> {
     /// leaves the document as it was writes nothing, so a repeated PATCH is a
     /// no-op.
     pub async fn update_user<F>(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        change: F,
+    ) -> Result<StoredResource, StoreError>
+    where
+        F: FnMut(&Value) -> Result<Value, ScimError> + Send + 'static,
+    {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.store
+            .run_write(move || async move { this.update_user_now(&ctx, &id, change).await })
+            .await
+    }
+
+    async fn update_user_now<F>(
         &self,
         ctx: &WriteContext,
         id: &str,
@@ -205,41 +228,62 @@ impl TenantStore<'_> {
             created_at: current.created_at.clone(),
             modified_at: timestamp::now(),
         };
-        let result = sqlx::query(
-            "UPDATE scim_users SET external_id = $1, user_name = $2, user_name_folded = $3, display_name = $4, \
-             display_name_folded = $5, active = $6, document = $7, version = $8, modified_at = $9 \
-             WHERE tenant_id = $10 AND id = $11 AND version = $12",
-        )
-        .bind(&after.external_id)
-        .bind(&after.user_name)
-        .bind(after.user_name.to_lowercase())
-        .bind(&after.display_name)
-        .bind(after.display_name.as_ref().map(|d| d.to_lowercase()))
-        .bind(i64::from(after.active))
-        .bind(updated.document.to_string())
-        .bind(updated.version)
-        .bind(&updated.modified_at)
-        .bind(&self.tenant_id)
-        .bind(&current.id)
-        .bind(current.version)
-        .execute(&mut **tx)
-        .await;
-        let result = match result {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(user_name_taken(&after.user_name));
+        let update_sql = "UPDATE scim_users SET external_id = $1, user_name = $2, user_name_folded = $3, \
+             display_name = $4, display_name_folded = $5, active = $6, document = $7, version = $8, modified_at = $9 \
+             WHERE tenant_id = $10 AND id = $11 AND version = $12";
+        let update_binds = vec![
+            opt(after.external_id.as_deref()),
+            text(&after.user_name),
+            text(after.user_name.to_lowercase()),
+            opt(after.display_name.as_deref()),
+            opt(after
+                .display_name
+                .as_ref()
+                .map(|d| d.to_lowercase())
+                .as_deref()),
+            Bind::Int(i64::from(after.active)),
+            text(updated.document.to_string()),
+            Bind::Int(updated.version),
+            text(&updated.modified_at),
+            text(&self.tenant_id),
+            text(&current.id),
+            Bind::Int(current.version),
+        ];
+        let mut batch = Batch::default();
+        match self.store.backend {
+            // The single SQLite writer connection serialises writes, so the
+            // version read above is still current and the update can ride in
+            // the batch.
+            Backend::Sqlite => batch.push(update_sql, update_binds),
+            // On PostgreSQL another node or connection may have written since
+            // the read; zero rows updated means retry.
+            Backend::Postgres => {
+                let mut query = sqlx::query(update_sql);
+                for bind in &update_binds {
+                    query = match bind {
+                        Bind::Text(s) => query.bind(s.clone()),
+                        Bind::Int(i) => query.bind(*i),
+                        Bind::Null => query.bind(None::<String>),
+                    };
+                }
+                let result = match query.execute(&mut **tx).await {
+                    Err(e) if StoreError::is_unique_violation(&e) => {
+                        return Err(user_name_taken(&after.user_name));
+                    }
+                    other => other?,
+                };
+                if result.rows_affected() == 0 {
+                    return Ok(None);
+                }
             }
-            other => other?,
-        };
-        if result.rows_affected() == 0 {
-            return Ok(None);
         }
-        replace_index(
-            tx,
+        push_diff(
+            &mut batch,
             &self.tenant_id,
             &current.id,
+            &index_rows(ResourceKind::User, &current.document),
             &index_rows(ResourceKind::User, &updated.document),
-        )
-        .await?;
+        );
 
         let kind = match (before.active, after.active) {
             (true, false) => IdentityEventKind::UserDeactivated,
@@ -252,8 +296,8 @@ impl TenantStore<'_> {
             "previousUserName": (before.user_name != after.user_name).then_some(before.user_name),
             "active": after.active,
         });
-        events::append(
-            tx,
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
@@ -262,40 +306,52 @@ impl TenantStore<'_> {
                 object_id: None,
                 detail,
             },
-        )
-        .await?;
+        );
+        match batch.execute(tx, self.store.backend).await {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(user_name_taken(&after.user_name));
+            }
+            other => other?,
+        }
         Ok(Some(updated))
     }
 
     /// Deletes a user: the row, its memberships and its index go; a tombstone
     /// with the last document stays for the audit trail.
     pub async fn delete_user(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.store
+            .run_write(move || async move { this.delete_user_now(&ctx, &id).await })
+            .await
+    }
+
+    async fn delete_user_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
         let mut tx = self.store.writer.begin().await?;
         let current = self.read_user_for_update(&mut tx, id).await?;
         let columns = UserColumns::of(&current.document)?;
         let now = timestamp::now();
-        sqlx::query(
+        self.remove_memberships_of(&mut tx, ctx, id).await?;
+        let mut batch = Batch::default();
+        batch.push(
             "INSERT INTO scim_user_tombstones (tenant_id, id, external_id, user_name, document, deleted_at, request_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&self.tenant_id)
-        .bind(id)
-        .bind(&columns.external_id)
-        .bind(&columns.user_name)
-        .bind(current.document.to_string())
-        .bind(&now)
-        .bind(ctx.request_id.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        self.remove_memberships_of(&mut tx, ctx, id).await?;
-        replace_index(&mut tx, &self.tenant_id, id, &[]).await?;
-        sqlx::query("DELETE FROM scim_users WHERE tenant_id = $1 AND id = $2")
-            .bind(&self.tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        events::append(
-            &mut tx,
+            vec![
+                text(&self.tenant_id),
+                text(id),
+                opt(columns.external_id.as_deref()),
+                text(&columns.user_name),
+                text(current.document.to_string()),
+                text(&now),
+                opt(ctx.request_id.as_deref()),
+            ],
+        );
+        push_replace(&mut batch, &self.tenant_id, id, &[], true);
+        batch.push(
+            "DELETE FROM scim_users WHERE tenant_id = $1 AND id = $2",
+            vec![text(&self.tenant_id), text(id)],
+        );
+        events::push(
+            &mut batch,
             &self.tenant_id,
             ctx.request_id.as_deref(),
             NewEvent {
@@ -304,8 +360,8 @@ impl TenantStore<'_> {
                 object_id: None,
                 detail: json!({"userName": columns.user_name, "externalId": columns.external_id}),
             },
-        )
-        .await?;
+        );
+        batch.execute(&mut tx, self.store.backend).await?;
         tx.commit().await?;
         Ok(())
     }

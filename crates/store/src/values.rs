@@ -2,12 +2,11 @@
 //! stored document, except the attributes that have their own columns.
 //! Filters on any other attribute compile to `EXISTS` over these rows.
 
+use crate::batch::{Batch, text};
+use crate::filter_sql::Bind;
 use lockgate_scim::filter::index_key;
 use lockgate_scim::schema::{ResourceKind, SchemaRef};
 use serde_json::Value;
-use sqlx::{Any, Transaction};
-
-use crate::StoreError;
 
 /// One indexed value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,53 +105,82 @@ fn leaf_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Replaces the index rows of one resource inside a write transaction.
-pub(crate) async fn replace_index(
-    tx: &mut Transaction<'_, Any>,
+/// Adds the statements that replace the index rows of one resource to a
+/// write batch; `existing` is false for a new resource, which has none.
+pub(crate) fn push_replace(
+    batch: &mut Batch,
     tenant_id: &str,
     resource_id: &str,
     rows: &[IndexRow],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM scim_values WHERE tenant_id = $1 AND resource_id = $2")
-        .bind(tenant_id)
-        .bind(resource_id)
-        .execute(&mut **tx)
-        .await?;
-    // One multi-row INSERT per chunk keeps a user write to one or two statements.
+    existing: bool,
+) {
+    if existing {
+        batch.push(
+            "DELETE FROM scim_values WHERE tenant_id = $1 AND resource_id = $2",
+            vec![text(tenant_id), text(resource_id)],
+        );
+    }
     for chunk in rows.chunks(100) {
         let mut sql = String::from(
             "INSERT INTO scim_values (tenant_id, resource_id, attr, root, elem, value, value_folded) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let base = i * 7;
+        let mut binds = vec![text(tenant_id), text(resource_id)];
+        for (i, row) in chunk.iter().enumerate() {
+            let base = 3 + i * 5;
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                "($1, $2, ${}, ${}, ${}, ${}, ${})",
+                base,
                 base + 1,
                 base + 2,
                 base + 3,
-                base + 4,
-                base + 5,
-                base + 6,
-                base + 7
+                base + 4
             ));
+            binds.extend([
+                text(&row.attr),
+                text(&row.root),
+                Bind::Int(row.elem),
+                text(&row.value),
+                text(row.value.to_lowercase()),
+            ]);
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            query = query
-                .bind(tenant_id)
-                .bind(resource_id)
-                .bind(&row.attr)
-                .bind(&row.root)
-                .bind(row.elem)
-                .bind(&row.value)
-                .bind(row.value.to_lowercase());
-        }
-        query.execute(&mut **tx).await?;
+        batch.push(sql, binds);
     }
-    Ok(())
+}
+
+/// Adds the statements that turn the index rows `before` into `after`,
+/// touching only the rows that differ: an update that changes one
+/// attribute rewrites one or two rows, not all of them, which keeps the
+/// pages a commit writes few.
+pub(crate) fn push_diff(
+    batch: &mut Batch,
+    tenant_id: &str,
+    resource_id: &str,
+    before: &[IndexRow],
+    after: &[IndexRow],
+) {
+    let removed: Vec<&IndexRow> = before.iter().filter(|row| !after.contains(row)).collect();
+    let added: Vec<IndexRow> = after
+        .iter()
+        .filter(|row| !before.contains(row))
+        .cloned()
+        .collect();
+    for row in removed {
+        batch.push(
+            "DELETE FROM scim_values WHERE tenant_id = $1 AND resource_id = $2 AND attr = $3 \
+             AND elem = $4 AND value = $5",
+            vec![
+                text(tenant_id),
+                text(resource_id),
+                text(&row.attr),
+                Bind::Int(row.elem),
+                text(&row.value),
+            ],
+        );
+    }
+    push_replace(batch, tenant_id, resource_id, &added, false);
 }
 
 #[cfg(test)]

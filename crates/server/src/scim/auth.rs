@@ -26,7 +26,7 @@ pub(crate) struct ScimAuth {
 }
 
 impl ScimAuth {
-    pub fn store(&self) -> TenantStore<'_> {
+    pub fn store(&self) -> TenantStore {
         self.state.store.tenant(&self.tenant.id)
     }
 

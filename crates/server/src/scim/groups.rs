@@ -95,7 +95,7 @@ pub(crate) async fn replace(
     let members = patch::MemberChange::Replace(document.members.clone().unwrap_or_default());
     let stored = auth
         .store()
-        .update_group(&auth.write_context(), &id, |_| {
+        .update_group(&auth.write_context(), &id, move |_| {
             Ok((document.value.clone(), vec![members.clone()]))
         })
         .await?;
@@ -117,7 +117,7 @@ pub(crate) async fn patch(
     let operations = patch::parse_operations(KIND, &body)?;
     let stored = auth
         .store()
-        .update_group(&auth.write_context(), &id, |current| {
+        .update_group(&auth.write_context(), &id, move |current| {
             let outcome = patch::apply(KIND, current.clone(), &operations)?;
             Ok((outcome.document, outcome.member_changes))
         })

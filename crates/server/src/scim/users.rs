@@ -90,7 +90,9 @@ pub(crate) async fn replace(
     let document = resource::normalize(KIND, body)?;
     let stored = auth
         .store()
-        .update_user(&auth.write_context(), &id, |_| Ok(document.value.clone()))
+        .update_user(&auth.write_context(), &id, move |_| {
+            Ok(document.value.clone())
+        })
         .await?;
     let body = render_one(&auth, KIND, &stored, &projection).await?;
     Ok(resource_response(
@@ -113,7 +115,7 @@ pub(crate) async fn patch(
     let operations = patch::parse_operations(KIND, &body)?;
     let stored = auth
         .store()
-        .update_user(&auth.write_context(), &id, |current| {
+        .update_user(&auth.write_context(), &id, move |current| {
             Ok(patch::apply(KIND, current.clone(), &operations)?.document)
         })
         .await?;

@@ -88,9 +88,9 @@ CREATE TABLE scim_values (
     root TEXT NOT NULL,
     elem BIGINT NOT NULL,
     value TEXT NOT NULL,
-    value_folded TEXT NOT NULL
+    value_folded TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, resource_id, attr, elem, value)
 );
-CREATE INDEX scim_values_resource ON scim_values (tenant_id, resource_id, attr);
 CREATE INDEX scim_values_lookup ON scim_values (tenant_id, attr, value_folded);
 
 CREATE TABLE identity_events (

@@ -81,6 +81,9 @@ CREATE INDEX scim_group_members_member ON scim_group_members (tenant_id, member_
 -- Every attribute value of a resource apart from the columns above, one row
 -- per leaf, so any SCIM filter compiles to SQL. `root` is the top-level
 -- attribute key and `elem` the element index within a multi-valued one.
+-- WITHOUT ROWID stores the rows in their primary-key order, so the table
+-- is its own per-resource index and each value is written to two b-trees,
+-- not three.
 CREATE TABLE scim_values (
     tenant_id TEXT NOT NULL,
     resource_id TEXT NOT NULL,
@@ -88,9 +91,9 @@ CREATE TABLE scim_values (
     root TEXT NOT NULL,
     elem INTEGER NOT NULL,
     value TEXT NOT NULL,
-    value_folded TEXT NOT NULL
-);
-CREATE INDEX scim_values_resource ON scim_values (tenant_id, resource_id, attr);
+    value_folded TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, resource_id, attr, elem, value)
+) WITHOUT ROWID;
 CREATE INDEX scim_values_lookup ON scim_values (tenant_id, attr, value_folded);
 
 CREATE TABLE identity_events (

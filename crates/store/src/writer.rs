@@ -1,0 +1,82 @@
+//! The SQLite write thread.
+//!
+//! SQLite allows one writer at a time, and every statement is a round trip
+//! to the thread sqlx runs the connection on. When write transactions ran
+//! on the shared async runtime, each round trip's continuation queued behind
+//! HTTP work, and the single writer connection sat idle most of the time
+//! while requests waited for it. Write transactions now run one after
+//! another on a thread of their own, so their continuations are polled
+//! as soon as the database answers.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+#[derive(Clone)]
+pub(crate) struct WriteThread {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl WriteThread {
+    pub fn start() -> Result<WriteThread, StoreError> {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Config(format!("cannot start the SQLite write thread: {e}"))
+            })?;
+        std::thread::Builder::new()
+            .name("lockgate-sqlite-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(job) = queue.recv().await {
+                        job().await;
+                    }
+                });
+            })
+            .map_err(|e| {
+                StoreError::Config(format!("cannot start the SQLite write thread: {e}"))
+            })?;
+        Ok(WriteThread { jobs })
+    }
+
+    /// Runs `job` on the write thread and returns its result.
+    pub async fn run<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                let _ = reply.send(job().await);
+            })
+        });
+        let stopped = || StoreError::Config("the SQLite write thread has stopped".into());
+        self.jobs.send(job).map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
+    }
+}
+
+impl crate::Store {
+    /// Runs a write transaction: on the write thread for SQLite, directly
+    /// for PostgreSQL, whose pool allows concurrent writers.
+    pub(crate) async fn run_write<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.write_thread {
+            Some(thread) => thread.run(job).await,
+            None => job().await,
+        }
+    }
+}
