@@ -401,7 +401,7 @@ fn membership_leaf(
 }
 
 /// A value from the index. At the top level the comparison is an
-/// uncorrelated `r.id IN (...)`, which both databases answer from the
+/// uncorrelated `r.id IN (...)`, which both databases resolve from the
 /// (tenant, attribute, value) index without visiting every resource; inside
 /// a value path it is an `EXISTS` tied to the element being tested.
 fn value_leaf(b: &mut SqlBuilder, attr: &AttrRef, element: Option<&str>) -> Leaf {

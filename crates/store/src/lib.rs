@@ -57,7 +57,7 @@ impl Store {
         }
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())

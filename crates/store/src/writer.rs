@@ -6,7 +6,7 @@
 //! HTTP work, and the single writer connection sat idle most of the time
 //! while requests waited for it. Write transactions now run one after
 //! another on a thread of their own, so their continuations are polled
-//! as soon as the database answers.
+//! as soon as the database returns.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,4 +1,4 @@
-//! `/Groups` (RFC 7644 §3.3 to §3.6). Group PATCH answers 204 with no body,
+//! `/Groups` (RFC 7644 §3.3 to §3.6). Group PATCH returns 204 with no body,
 //! as Entra prefers, and never echoes the member list.
 
 use axum::extract::{Path, RawQuery};

@@ -104,7 +104,7 @@ pub(crate) async fn replace(
     ))
 }
 
-/// Answers 200 with the resource; Entra accepts 200 or 204 for user PATCH.
+/// Returns 200 with the resource; Entra accepts 200 or 204 for user PATCH.
 pub(crate) async fn patch(
     auth: ScimAuth,
     Path((_, id)): Path2,
