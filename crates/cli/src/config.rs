@@ -37,7 +37,8 @@ pub struct ServerSection {
 pub struct DatabaseSection {
     /// `postgres://...` or `sqlite://...`; when unset, `lockgate.db` in the data directory.
     pub url: Option<String>,
-    pub max_connections: u32,
+    /// Connection pool size; unset picks 4 for SQLite and 16 for PostgreSQL.
+    pub max_connections: Option<u32>,
     /// SQLite `synchronous`: `normal` survives a process crash, `full` also power loss.
     pub sqlite_synchronous: String,
 }
@@ -79,7 +80,7 @@ impl Default for DatabaseSection {
     fn default() -> Self {
         Self {
             url: None,
-            max_connections: 16,
+            max_connections: None,
             sqlite_synchronous: "normal".into(),
         }
     }
