@@ -49,9 +49,11 @@ impl Context {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -334,6 +336,9 @@ pub async fn provisioning_log(ctx: Context, args: LogArgs) -> Result<ExitCode> {
 
 pub async fn healthcheck(ctx: Context, url: Option<String>) -> Result<ExitCode> {
     let base = url.unwrap_or_else(|| format!("http://{}", ctx.config.server.listen));
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        anyhow::bail!("--url {base:?} needs a scheme, such as http://{base}");
+    }
     let target = format!("{}/readyz", base.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -348,7 +353,14 @@ pub async fn healthcheck(ctx: Context, url: Option<String>) -> Result<ExitCode> 
             Ok(ExitCode::FAILURE)
         }
         Err(e) => {
-            eprintln!("not ready: {target}: {e}");
+            // reqwest's top-level message omits the cause, such as a refused connection.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("not ready: {target}: {message}");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -136,6 +136,20 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        // EnvFilter reads a bare word such as "verbose" as a target name and
+        // then logs nothing else, so each directive must name a level.
+        const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+        let valid = self.log.level.split(',').all(|directive| {
+            let level = directive.rsplit('=').next().unwrap_or_default().trim();
+            LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level))
+        });
+        if !valid || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            anyhow::bail!(
+                "log.level {:?} is not valid; use error, warn, info, debug or trace, \
+                 or directives such as lockgate_server=debug,info",
+                self.log.level
+            );
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             anyhow::bail!(
                 "log.format {:?} is not valid; use text or json",

@@ -89,6 +89,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config.database.url = Some(url);
     }
     let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
+    // An absolute path in logs and messages shows which database is used
+    // when commands run from different directories.
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     let ctx = commands::Context { config, data_dir };
     match cli.command {
         Command::Serve { listen } => commands::serve(ctx, listen).await,

@@ -218,3 +218,37 @@ fn healthcheck_fails_without_a_server() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+#[test]
+fn invalid_log_level_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lockgate.toml");
+    std::fs::write(&config, "[log]\nlevel = \"verbose\"\n").unwrap();
+    let output = lockgate(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "tenant", "list"],
+    );
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("log.level"), "{stderr}");
+}
+
+#[test]
+fn revoke_of_unknown_token_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        lockgate(dir.path(), &["tenant", "create", "depot"])
+            .status
+            .success()
+    );
+    let output = lockgate(
+        dir.path(),
+        &["scim-token", "revoke", "depot", "nonsense-id"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"nonsense-id\"") && stderr.contains("not found"),
+        "{stderr}"
+    );
+}

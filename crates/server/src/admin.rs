@@ -34,15 +34,12 @@ async fn authenticate(
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(crate::scim::bearer_token)
         .ok_or_else(unauthorized)?;
     let tenant = state.tenant(slug).await?.ok_or_else(unauthorized)?;
     state
         .store
-        .authenticate_bearer(&tenant.id, token.trim())
+        .authenticate_bearer(&tenant.id, token)
         .await?
         .ok_or_else(unauthorized)?;
     Ok(tenant)

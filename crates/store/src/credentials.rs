@@ -16,6 +16,7 @@ use crate::{Store, StoreError};
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     ScimToken,
+    #[serde(rename = "oauth_client")]
     OAuthClient,
     AccessToken,
 }
@@ -206,7 +207,7 @@ impl Store {
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
-                "active credential \"{credential_id}\" of this tenant; list them with `lockgate scim-token list`"
+                "active credential \"{credential_id}\" of this tenant (list them with `lockgate scim-token list TENANT`)"
             )));
         }
         Ok(())

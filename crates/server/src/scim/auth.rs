@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for ScimAuth {
 
 /// Extracts the token from `Bearer <token>`; the scheme is case-insensitive
 /// (RFC 7235 §2.1).
-fn bearer_token(header: &str) -> Option<&str> {
+pub(crate) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

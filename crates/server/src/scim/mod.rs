@@ -15,7 +15,7 @@ use axum::routing::get;
 use crate::AppState;
 use crate::provisioning_log;
 
-pub(crate) use auth::ScimAuth;
+pub(crate) use auth::{ScimAuth, bearer_token};
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
