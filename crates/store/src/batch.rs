@@ -9,7 +9,6 @@
 
 use sqlx::{Any, Transaction};
 
-use crate::Backend;
 use crate::filter_sql::Bind;
 
 #[derive(Default)]
@@ -23,40 +22,39 @@ impl Batch {
         self.statements.push((sql.into(), binds));
     }
 
-    pub async fn execute(
-        self,
-        tx: &mut Transaction<'_, Any>,
-        backend: Backend,
-    ) -> Result<(), sqlx::Error> {
-        match backend {
-            Backend::Sqlite => {
-                if self.statements.is_empty() {
-                    return Ok(());
-                }
-                let mut text = String::new();
-                let mut binds = Vec::new();
-                for (sql, statement_binds) in self.statements {
-                    text.push_str(&renumber(&sql, binds.len()));
-                    text.push_str(";\n");
-                    binds.extend(statement_binds);
-                }
-                bind_all(sqlx::query(sqlx::AssertSqlSafe(text)), binds)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            Backend::Postgres => {
-                for (sql, binds) in self.statements {
-                    bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Batch) {
+        self.statements.extend(other.statements);
+    }
+
+    /// Joins the statements into one query string with renumbered
+    /// placeholders; sqlx runs all of them in one call on SQLite.
+    pub fn into_query(self) -> (String, Vec<Bind>) {
+        let mut text = String::new();
+        let mut binds = Vec::new();
+        for (sql, statement_binds) in self.statements {
+            text.push_str(&renumber(&sql, binds.len()));
+            text.push_str(";\n");
+            binds.extend(statement_binds);
+        }
+        (text, binds)
+    }
+
+    /// Runs the statements one by one, as PostgreSQL's extended protocol requires.
+    pub async fn execute_each(self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        for (sql, binds) in self.statements {
+            bind_owned(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
 }
 
-fn bind_all(
+pub(crate) fn bind_owned(
     mut query: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
     binds: Vec<Bind>,
 ) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {

@@ -62,6 +62,7 @@ impl Store {
                     reader: pool.clone(),
                     writer: pool,
                     write_thread: None,
+                    credential_cache: Default::default(),
                 }
             }
         };
@@ -177,6 +178,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         reader,
         writer,
         write_thread: Some(crate::writer::WriteThread::start()?),
+        credential_cache: Default::default(),
     })
 }
 

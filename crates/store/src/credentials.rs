@@ -186,6 +186,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.credential_cache.clear();
         self.create_scim_token(tenant_id).await
     }
 
@@ -205,6 +206,7 @@ impl Store {
         .bind(credential_id)
         .execute(&self.writer)
         .await?;
+        self.credential_cache.clear();
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "active credential \"{credential_id}\" of this tenant (list them with `lockgate scim-token list TENANT`)"
@@ -253,25 +255,45 @@ impl Store {
         tenant_id: &str,
         token: &str,
     ) -> Result<Option<Authenticated>, StoreError> {
+        let hash = hash_secret(token);
+        let key = format!("{tenant_id}:{hash}");
+        if let Some(auth) = self.credential_cache.get(&key) {
+            return Ok(Some(auth));
+        }
         let row = sqlx::query(
-            "SELECT c.id, c.kind FROM credentials c \
+            "SELECT c.id, c.kind, c.expires_at FROM credentials c \
              LEFT JOIN credentials p ON p.id = c.parent_id AND p.tenant_id = c.tenant_id \
              WHERE c.secret_hash = $1 AND c.tenant_id = $2 AND c.kind IN ('scim_token', 'access_token') \
              AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $3) \
              AND (c.parent_id IS NULL OR (p.id IS NOT NULL AND p.revoked_at IS NULL))",
         )
-        .bind(hash_secret(token))
+        .bind(&hash)
         .bind(tenant_id)
         .bind(timestamp::now())
         .fetch_optional(&self.reader)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
-        Ok(Some(Authenticated {
+        let auth = Authenticated {
             tenant_id: tenant_id.to_string(),
             credential_id: row.try_get("id")?,
             kind: CredentialKind::parse(&kind)?,
-        }))
+        };
+        // A token that expires sooner than the cache lifetime is cached only
+        // until it expires.
+        let expires_at: Option<String> = row.try_get("expires_at")?;
+        let valid_for = expires_at
+            .and_then(|at| {
+                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .map(|at| {
+                let left = at - OffsetDateTime::now_utc();
+                Duration::try_from(left).unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(crate::credential_cache::TTL);
+        self.credential_cache.insert(key, auth.clone(), valid_for);
+        Ok(Some(auth))
     }
 
     /// Creates an OAuth 2.0 client for the tenant's token endpoint.

@@ -13,7 +13,7 @@ use lockgate_scim::patch::MemberChange;
 use lockgate_scim::resource::MemberRef;
 use lockgate_scim::schema::ResourceKind;
 use serde_json::{Value, json};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::batch::{Batch, opt, text};
 use crate::events::{self, NewEvent};
@@ -22,6 +22,7 @@ use crate::resources::{
     ListQuery, ListResult, MemberRow, StoredResource, WriteContext, placeholders, resource_from_row,
 };
 use crate::values::{index_rows, push_diff, push_replace};
+use crate::write_tx::WriteTx;
 use crate::{StoreError, TenantStore};
 
 const UPDATE_ATTEMPTS: usize = 8;
@@ -103,8 +104,8 @@ impl TenantStore {
                 detail: json!({"displayName": display_name, "externalId": external_id}),
             },
         );
-        let mut tx = self.store.writer.begin().await?;
-        batch.execute(&mut tx, self.store.backend).await?;
+        let mut tx = WriteTx::begin(&self.store).await?;
+        tx.write(batch).await?;
         self.add_members(&mut tx, ctx, &resource.id, members)
             .await?;
         tx.commit().await?;
@@ -146,7 +147,7 @@ impl TenantStore {
         F: FnMut(&Value) -> Result<(Value, Vec<MemberChange>), ScimError>,
     {
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut tx = self.store.writer.begin().await?;
+            let mut tx = WriteTx::begin(&self.store).await?;
             let current = self.read_group_for_update(&mut tx, id).await?;
             let (document, member_changes) = change(&current.document)?;
             let mut membership_changed = false;
@@ -176,16 +177,16 @@ impl TenantStore {
 
     async fn read_group_for_update(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         id: &str,
     ) -> Result<StoredResource, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, document, version, created_at, modified_at FROM scim_groups WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&self.tenant_id)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let row = tx
+            .fetch_optional(
+                "SELECT id, document, version, created_at, modified_at FROM scim_groups \
+                 WHERE tenant_id = $1 AND id = $2",
+                vec![text(&self.tenant_id), text(id)],
+            )
+            .await?;
         match row {
             Some(row) => resource_from_row(&row),
             None => Err(StoreError::NotFound(format!("Group \"{id}\""))),
@@ -196,24 +197,31 @@ impl TenantStore {
     /// increment happens in SQL, so concurrent member PATCHes need no retry.
     async fn touch_group(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         current: &StoredResource,
     ) -> Result<StoredResource, StoreError> {
         let now = timestamp::now();
-        sqlx::query("UPDATE scim_groups SET version = version + 1, modified_at = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(&now)
-            .bind(&self.tenant_id)
-            .bind(&current.id)
-            .execute(&mut **tx)
+        let rows = tx
+            .write_returning(
+                "UPDATE scim_groups SET version = version + 1, modified_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 RETURNING version",
+                vec![text(&now), text(&self.tenant_id), text(&current.id)],
+            )
             .await?;
-        let mut updated = self.read_group_for_update(tx, &current.id).await?;
-        updated.modified_at = now;
-        Ok(updated)
+        let version = match rows.first() {
+            Some(row) => row.try_get("version")?,
+            None => return Err(StoreError::NotFound(format!("Group \"{}\"", current.id))),
+        };
+        Ok(StoredResource {
+            version,
+            modified_at: now,
+            ..current.clone()
+        })
     }
 
     async fn write_group_document(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         current: &StoredResource,
         document: Value,
@@ -227,23 +235,30 @@ impl TenantStore {
         };
         // The document itself is the concurrency check, so membership-only
         // changes (which bump the version) never force a rename to retry.
-        let result = sqlx::query(
-            "UPDATE scim_groups SET external_id = $1, display_name = $2, display_name_folded = $3, document = $4, \
-             version = version + 1, modified_at = $5 WHERE tenant_id = $6 AND id = $7 AND document = $8",
-        )
-        .bind(&external_id)
-        .bind(&display_name)
-        .bind(display_name.to_lowercase())
-        .bind(updated.document.to_string())
-        .bind(&updated.modified_at)
-        .bind(&self.tenant_id)
-        .bind(&current.id)
-        .bind(current.document.to_string())
-        .execute(&mut **tx)
-        .await?;
-        if result.rows_affected() == 0 {
+        let rows = tx
+            .write_returning(
+                "UPDATE scim_groups SET external_id = $1, display_name = $2, display_name_folded = $3, \
+                 document = $4, version = version + 1, modified_at = $5 \
+                 WHERE tenant_id = $6 AND id = $7 AND document = $8 RETURNING version",
+                vec![
+                    opt(external_id.as_deref()),
+                    text(&display_name),
+                    text(display_name.to_lowercase()),
+                    text(updated.document.to_string()),
+                    text(&updated.modified_at),
+                    text(&self.tenant_id),
+                    text(&current.id),
+                    text(current.document.to_string()),
+                ],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
-        }
+        };
+        let updated = StoredResource {
+            version: row.try_get("version")?,
+            ..updated
+        };
         let mut batch = Batch::default();
         push_diff(
             &mut batch,
@@ -267,14 +282,14 @@ impl TenantStore {
                 }),
             },
         );
-        batch.execute(tx, self.store.backend).await?;
-        Ok(Some(self.read_group_for_update(tx, &current.id).await?))
+        tx.write(batch).await?;
+        Ok(Some(updated))
     }
 
     /// Applies one membership change; returns whether any row changed.
     async fn apply_member_change(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         group_id: &str,
         change: &MemberChange,
@@ -319,23 +334,22 @@ impl TenantStore {
 
     async fn member_ids(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         group_id: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT member_id FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2",
-        )
-        .bind(&self.tenant_id)
-        .bind(group_id)
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows = tx
+            .fetch_all(
+                "SELECT member_id FROM scim_group_members WHERE tenant_id = $1 AND group_id = $2",
+                vec![text(&self.tenant_id), text(group_id)],
+            )
+            .await?;
         rows.iter().map(|r| Ok(r.try_get("member_id")?)).collect()
     }
 
     /// Finds whether each id is a user or a group of this tenant.
     async fn member_kinds(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ids: &[String],
     ) -> Result<HashMap<String, &'static str>, StoreError> {
         let mut kinds = HashMap::new();
@@ -345,11 +359,9 @@ impl TenantStore {
                 "SELECT id, 'User' AS kind FROM scim_users WHERE tenant_id = $1 AND id IN ({list}) \
                  UNION ALL SELECT id, 'Group' AS kind FROM scim_groups WHERE tenant_id = $1 AND id IN ({list})"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
+            let mut binds = vec![text(&self.tenant_id)];
+            binds.extend(chunk.iter().map(text));
+            for row in tx.fetch_all(sql, binds).await? {
                 let kind: String = row.try_get("kind")?;
                 kinds.insert(
                     row.try_get("id")?,
@@ -364,7 +376,7 @@ impl TenantStore {
     /// event, because `RETURNING` lists only the rows actually inserted.
     async fn add_members(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         group_id: &str,
         members: &[MemberRef],
@@ -400,13 +412,12 @@ impl TenantStore {
                 "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) VALUES {values} \
                  ON CONFLICT DO NOTHING RETURNING member_id, member_kind"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&self.tenant_id)
-                .bind(group_id);
+            let mut binds = vec![text(&self.tenant_id), text(group_id)];
             for id in chunk {
-                query = query.bind(*id).bind(kinds[*id]);
+                binds.push(text(*id));
+                binds.push(text(kinds[*id]));
             }
-            for row in query.fetch_all(&mut **tx).await? {
+            for row in tx.write_returning(sql, binds).await? {
                 inserted.push((
                     row.try_get::<String, _>("member_id")?,
                     row.try_get::<String, _>("member_kind")?,
@@ -422,7 +433,7 @@ impl TenantStore {
     /// (RFC 7644 §3.5.2.2 makes removing an absent value a success).
     async fn remove_members(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         group_id: &str,
         ids: &[String],
@@ -434,13 +445,9 @@ impl TenantStore {
                  RETURNING member_id, member_kind",
                 placeholders(3, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&self.tenant_id)
-                .bind(group_id);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
+            let mut binds = vec![text(&self.tenant_id), text(group_id)];
+            binds.extend(chunk.iter().map(text));
+            for row in tx.write_returning(sql, binds).await? {
                 removed.push((
                     row.try_get::<String, _>("member_id")?,
                     row.try_get::<String, _>("member_kind")?,
@@ -460,7 +467,7 @@ impl TenantStore {
 
     async fn membership_events(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         kind: IdentityEventKind,
         group_id: &str,
@@ -480,24 +487,23 @@ impl TenantStore {
                 },
             );
         }
-        batch.execute(tx, self.store.backend).await?;
+        tx.write(batch).await?;
         Ok(())
     }
 
     /// Removes every membership where `member_id` is the member (a deleted user or group).
     pub(crate) async fn remove_memberships_of(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         member_id: &str,
     ) -> Result<(), StoreError> {
-        let rows = sqlx::query(
-            "SELECT group_id FROM scim_group_members WHERE tenant_id = $1 AND member_id = $2",
-        )
-        .bind(&self.tenant_id)
-        .bind(member_id)
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows = tx
+            .fetch_all(
+                "SELECT group_id FROM scim_group_members WHERE tenant_id = $1 AND member_id = $2",
+                vec![text(&self.tenant_id), text(member_id)],
+            )
+            .await?;
         for row in rows {
             let group_id: String = row.try_get("group_id")?;
             self.remove_members(tx, ctx, &group_id, &[member_id.to_string()])
@@ -514,7 +520,7 @@ impl TenantStore {
     }
 
     async fn delete_group_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = WriteTx::begin(&self.store).await?;
         let current = self.read_group_for_update(&mut tx, id).await?;
         let members = self.member_ids(&mut tx, id).await?;
         self.remove_members(&mut tx, ctx, id, &members).await?;
@@ -539,7 +545,7 @@ impl TenantStore {
                 }),
             },
         );
-        batch.execute(&mut tx, self.store.backend).await?;
+        tx.write(batch).await?;
         tx.commit().await?;
         Ok(())
     }

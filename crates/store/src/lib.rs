@@ -8,6 +8,7 @@
 
 mod batch;
 mod connect;
+mod credential_cache;
 mod credentials;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod secret;
 mod tenants;
 mod users;
 mod values;
+mod write_tx;
 mod writer;
 
 pub use connect::{Backend, StoreOptions, redact as redact_url};
@@ -42,6 +44,7 @@ pub struct Store {
     writer: AnyPool,
     /// On SQLite, the thread that runs write transactions.
     write_thread: Option<writer::WriteThread>,
+    credential_cache: std::sync::Arc<credential_cache::CredentialCache>,
 }
 
 impl Store {

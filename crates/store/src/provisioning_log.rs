@@ -4,6 +4,9 @@
 use lockgate_domain::timestamp;
 use sqlx::Row;
 
+use crate::batch::{Batch, opt, text};
+use crate::filter_sql::Bind;
+use crate::write_tx::WriteTx;
 use crate::{Store, StoreError, TenantStore};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -36,36 +39,52 @@ pub struct LogQuery {
 }
 
 impl Store {
-    /// Appends a batch of entries in one transaction.
+    /// Appends entries in one transaction, as multi-row inserts that go to
+    /// the database in one round trip on SQLite.
     pub async fn append_provisioning_log(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
-        for e in entries {
-            sqlx::query(
+        let mut batch = Batch::default();
+        for chunk in entries.chunks(50) {
+            let mut sql = String::from(
                 "INSERT INTO provisioning_log (tenant_id, request_id, method, path, operation, resource_type, \
-                 resource_id, status, outcome, scim_type, error, duration_us, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&e.tenant_id)
-            .bind(&e.request_id)
-            .bind(&e.method)
-            .bind(&e.path)
-            .bind(&e.operation)
-            .bind(&e.resource_type)
-            .bind(&e.resource_id)
-            .bind(e.status)
-            .bind(&e.outcome)
-            .bind(&e.scim_type)
-            .bind(&e.error)
-            .bind(e.duration_us)
-            .bind(&e.at)
-            .execute(&mut *tx)
-            .await?;
+                 resource_id, status, outcome, scim_type, error, duration_us, at) VALUES ",
+            );
+            let mut binds = Vec::with_capacity(chunk.len() * 13);
+            for (i, e) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let placeholders: Vec<String> =
+                    (1..=13).map(|n| format!("${}", i * 13 + n)).collect();
+                sql.push_str(&format!("({})", placeholders.join(", ")));
+                binds.extend([
+                    text(&e.tenant_id),
+                    text(&e.request_id),
+                    text(&e.method),
+                    text(&e.path),
+                    text(&e.operation),
+                    opt(e.resource_type.as_deref()),
+                    opt(e.resource_id.as_deref()),
+                    Bind::Int(e.status),
+                    text(&e.outcome),
+                    opt(e.scim_type.as_deref()),
+                    opt(e.error.as_deref()),
+                    Bind::Int(e.duration_us),
+                    text(&e.at),
+                ]);
+            }
+            batch.push(sql, binds);
         }
-        tx.commit().await?;
-        Ok(())
+        let store = self.clone();
+        self.run_write(move || async move {
+            let mut tx = WriteTx::begin(&store).await?;
+            tx.write(batch).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes entries older than `retention`; returns how many went.

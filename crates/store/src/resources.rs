@@ -135,12 +135,7 @@ impl TenantStore {
             "FROM {} r WHERE r.tenant_id = $1 AND {condition}",
             table(kind)
         );
-        let count_sql = format!("SELECT COUNT(*) AS n {where_clause}");
-        let total: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)), &b.binds)
-            .fetch_one(&self.store.reader)
-            .await?
-            .try_get("n")?;
-
+        let where_binds = b.binds.len();
         let direction = match query.sort_order {
             SortOrder::Ascending => "ASC",
             SortOrder::Descending => "DESC",
@@ -157,13 +152,30 @@ impl TenantStore {
         let offset = b.param(Bind::Int(
             query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
         ));
+        // The window count gives totalResults with the page in one query.
         let page_sql = format!(
-            "SELECT r.id, r.document, r.version, r.created_at, r.modified_at {where_clause} \
-             ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            "SELECT r.id, r.document, r.version, r.created_at, r.modified_at, COUNT(*) OVER () AS total \
+             {where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
         );
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &b.binds)
             .fetch_all(&self.store.reader)
             .await?;
+        let total: i64 = match rows.first() {
+            Some(row) => row.try_get("total")?,
+            // No row means no match at all, unless the page started past
+            // the end or was empty by request; then count separately.
+            None if query.start_index <= 1 && query.count > 0 => 0,
+            None => {
+                let count_sql = format!("SELECT COUNT(*) AS n {where_clause}");
+                bind_all(
+                    sqlx::query(sqlx::AssertSqlSafe(count_sql)),
+                    &b.binds[..where_binds],
+                )
+                .fetch_one(&self.store.reader)
+                .await?
+                .try_get("n")?
+            }
+        };
         Ok(ListResult {
             total: total as u64,
             resources: rows

@@ -9,14 +9,14 @@ use lockgate_domain::{IdentityEventKind, timestamp};
 use lockgate_scim::ScimError;
 use lockgate_scim::schema::ResourceKind;
 use serde_json::{Value, json};
-use sqlx::{Any, Transaction};
 
 use crate::batch::{Batch, opt, text};
 use crate::events::{self, NewEvent};
 use crate::filter_sql::Bind;
 use crate::resources::{ListQuery, ListResult, StoredResource, WriteContext};
 use crate::values::{index_rows, push_diff, push_replace};
-use crate::{Backend, StoreError, TenantStore};
+use crate::write_tx::WriteTx;
+use crate::{StoreError, TenantStore};
 
 /// How many times an update retries after a concurrent change on PostgreSQL.
 const UPDATE_ATTEMPTS: usize = 8;
@@ -124,15 +124,17 @@ impl TenantStore {
                 detail,
             },
         );
-        let mut tx = self.store.writer.begin().await?;
-        match batch.execute(&mut tx, self.store.backend).await {
+        let mut tx = WriteTx::begin(&self.store).await?;
+        let written = match tx.write(batch).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        match written {
             Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(user_name_taken(&columns.user_name));
+                Err(user_name_taken(&columns.user_name))
             }
-            other => other?,
+            other => Ok(other.map(|()| resource)?),
         }
-        tx.commit().await?;
-        Ok(resource)
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<StoredResource>, StoreError> {
@@ -171,7 +173,7 @@ impl TenantStore {
         F: FnMut(&Value) -> Result<Value, ScimError>,
     {
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut tx = self.store.writer.begin().await?;
+            let mut tx = WriteTx::begin(&self.store).await?;
             let current = self.read_user_for_update(&mut tx, id).await?;
             let document = change(&current.document)?;
             if document == current.document {
@@ -182,8 +184,12 @@ impl TenantStore {
                 .write_user_update(&mut tx, ctx, &current, document)
                 .await?
             {
-                tx.commit().await?;
-                return Ok(updated);
+                return match tx.commit().await {
+                    Err(e) if StoreError::is_unique_violation(&e) => Err(user_name_taken(
+                        updated.document["userName"].as_str().unwrap_or_default(),
+                    )),
+                    other => Ok(other.map(|()| updated)?),
+                };
             }
             tx.rollback().await?;
         }
@@ -194,16 +200,16 @@ impl TenantStore {
 
     async fn read_user_for_update(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         id: &str,
     ) -> Result<StoredResource, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, document, version, created_at, modified_at FROM scim_users WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&self.tenant_id)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let row = tx
+            .fetch_optional(
+                "SELECT id, document, version, created_at, modified_at FROM scim_users \
+                 WHERE tenant_id = $1 AND id = $2",
+                vec![text(&self.tenant_id), text(id)],
+            )
+            .await?;
         match row {
             Some(row) => crate::resources::resource_from_row(&row),
             None => Err(StoreError::NotFound(format!("User \"{id}\""))),
@@ -214,7 +220,7 @@ impl TenantStore {
     /// `None` means another writer got there first.
     async fn write_user_update(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut WriteTx,
         ctx: &WriteContext,
         current: &StoredResource,
         document: Value,
@@ -249,34 +255,18 @@ impl TenantStore {
             text(&current.id),
             Bind::Int(current.version),
         ];
-        let mut batch = Batch::default();
-        match self.store.backend {
-            // The single SQLite writer connection serialises writes, so the
-            // version read above is still current and the update can ride in
-            // the batch.
-            Backend::Sqlite => batch.push(update_sql, update_binds),
-            // On PostgreSQL another node or connection may have written since
-            // the read; zero rows updated means retry.
-            Backend::Postgres => {
-                let mut query = sqlx::query(update_sql);
-                for bind in &update_binds {
-                    query = match bind {
-                        Bind::Text(s) => query.bind(s.clone()),
-                        Bind::Int(i) => query.bind(*i),
-                        Bind::Null => query.bind(None::<String>),
-                    };
-                }
-                let result = match query.execute(&mut **tx).await {
-                    Err(e) if StoreError::is_unique_violation(&e) => {
-                        return Err(user_name_taken(&after.user_name));
-                    }
-                    other => other?,
-                };
-                if result.rows_affected() == 0 {
-                    return Ok(None);
-                }
+        // On PostgreSQL another node or connection may have written since
+        // the read, and zero rows updated means retry.
+        let updated_rows = match tx.write_checked(update_sql, update_binds).await {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(user_name_taken(&after.user_name));
             }
+            other => other?,
+        };
+        if updated_rows == 0 {
+            return Ok(None);
         }
+        let mut batch = Batch::default();
         push_diff(
             &mut batch,
             &self.tenant_id,
@@ -307,12 +297,7 @@ impl TenantStore {
                 detail,
             },
         );
-        match batch.execute(tx, self.store.backend).await {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(user_name_taken(&after.user_name));
-            }
-            other => other?,
-        }
+        tx.write(batch).await?;
         Ok(Some(updated))
     }
 
@@ -326,7 +311,7 @@ impl TenantStore {
     }
 
     async fn delete_user_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = WriteTx::begin(&self.store).await?;
         let current = self.read_user_for_update(&mut tx, id).await?;
         let columns = UserColumns::of(&current.document)?;
         let now = timestamp::now();
@@ -361,7 +346,7 @@ impl TenantStore {
                 detail: json!({"userName": columns.user_name, "externalId": columns.external_id}),
             },
         );
-        batch.execute(&mut tx, self.store.backend).await?;
+        tx.write(batch).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -34,36 +34,73 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// What the server thread reports once it listens.
+struct Started {
+    origin: String,
+    token: String,
+    backend: String,
+}
+
+/// Runs the server on a runtime and threads of its own, as a separate
+/// process would, so the load generator does not compete with it for the
+/// same async worker threads.
+fn start_server(
+    database_url: Option<String>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<(Started, std::thread::JoinHandle<anyhow::Result<()>>)> {
+    let (ready, started) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let dir = tempfile::tempdir()?;
+            let options = match database_url {
+                Some(url) => StoreOptions::new(url),
+                None => StoreOptions::sqlite_in_dir(dir.path()),
+            };
+            let store = Store::connect(&options).await?;
+            let tenant = store.create_tenant(&Slug::parse("bench")?).await?;
+            let (_, token) = store.create_scim_token(&tenant.id).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            ready.send(Started {
+                origin: format!("http://{}", listener.local_addr()?),
+                token: token.expose().to_string(),
+                backend: format!("{:?}", store.backend()),
+            })?;
+            App::new(store, ServerConfig::default())
+                .serve(listener, async {
+                    let _ = stop.await;
+                })
+                .await?;
+            Ok(())
+        })
+    });
+    let started = started
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the server thread failed to start"))?;
+    Ok((started, thread))
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dialect = match args.dialect.as_str() {
         "default" => Dialect::EntraDefault,
         "compliant" => Dialect::Compliant,
         other => anyhow::bail!("--dialect {other:?} is not valid; use default or compliant"),
     };
-    let dir = tempfile::tempdir()?;
-    let options = match &args.database_url {
-        Some(url) => StoreOptions::new(url.clone()),
-        None => StoreOptions::sqlite_in_dir(dir.path()),
-    };
-    let store = Store::connect(&options).await?;
-    let tenant = store.create_tenant(&Slug::parse("bench")?).await?;
-    let (_, token) = store.create_scim_token(&tenant.id).await?;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let origin = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = App::new(store.clone(), ServerConfig::default());
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (started, server) = start_server(args.database_url.clone(), stopped)?;
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let origin = started.origin.clone();
 
     let population = Population::new(args.users, args.groups);
     let script = initial_cycle(&population, dialect);
     let target = Target {
         base_url: format!("{origin}/scim/v2/bench"),
-        token: token.expose().to_string(),
+        token: started.token.clone(),
         concurrency: args.concurrency,
     };
     println!(
@@ -73,9 +110,9 @@ async fn main() -> anyhow::Result<()> {
         script.request_count(),
         args.concurrency,
         dialect,
-        store.backend()
+        started.backend
     );
-    let reports = run(&target, &script, &Bindings::default()).await?;
+    let reports = client.block_on(run(&target, &script, &Bindings::default()))?;
 
     println!(
         "{:<10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
@@ -119,7 +156,9 @@ async fn main() -> anyhow::Result<()> {
         ms(PhaseReport::percentile(&writes, 99.0)),
     );
     let _ = stop.send(());
-    server.await??;
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
     if errors > 0 {
         anyhow::bail!("{errors} requests got an unexpected status");
     }

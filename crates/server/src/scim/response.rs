@@ -164,6 +164,26 @@ fn rendered_member(
     }
 }
 
+/// Renders a user just created: it cannot be in any group yet, so the
+/// membership query is skipped.
+pub(crate) fn render_new_user(
+    auth: &ScimAuth,
+    stored: &StoredResource,
+    projection: &Projection,
+) -> Value {
+    let kind = ResourceKind::User;
+    let groups = projection.wants("groups").then_some(&[][..]);
+    let rendered = render(
+        kind,
+        &stored.id,
+        &stored.document,
+        &meta(auth, kind, stored),
+        None,
+        groups,
+    );
+    projection.apply(kind, rendered)
+}
+
 /// Renders one resource for a single-resource response.
 pub(crate) async fn render_one(
     auth: &ScimAuth,

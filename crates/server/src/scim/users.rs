@@ -11,7 +11,7 @@ use super::ScimAuth;
 use super::body::JsonBody;
 use super::query::Params;
 use super::response::{
-    LoggedResource, location, render_all, render_one, resource_response, scim_json,
+    LoggedResource, location, render_all, render_new_user, render_one, resource_response, scim_json,
 };
 use crate::error::ScimFailure;
 
@@ -69,7 +69,7 @@ pub(crate) async fn create(
         .store()
         .create_user(&auth.write_context(), document.value)
         .await?;
-    let body = render_one(&auth, KIND, &stored, &projection).await?;
+    let body = render_new_user(&auth, &stored, &projection);
     let location = location(&auth, KIND, &stored.id);
     Ok(resource_response(
         StatusCode::CREATED,
