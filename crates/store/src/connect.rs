@@ -165,8 +165,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
          PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0; \
-         PRAGMA mmap_size = 268435456;"
+         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;"
     );
     let writer = sqlite_pool(&url, 1, pragmas.clone()).await?;
     // WAL mode is a property of the file; set it once before readers open.

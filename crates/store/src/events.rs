@@ -37,6 +37,43 @@ pub(crate) fn push(
     );
 }
 
+/// Adds the insert of several events to a write batch as multi-row
+/// statements, which SQLite runs faster than one statement per event.
+pub(crate) fn push_many(
+    batch: &mut Batch,
+    tenant_id: &str,
+    request_id: Option<&str>,
+    events: Vec<NewEvent<'_>>,
+) {
+    let now = timestamp::now();
+    for chunk in events.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO identity_events (tenant_id, kind, subject_id, object_id, detail, request_id, occurred_at) VALUES ",
+        );
+        let mut binds = vec![text(tenant_id), opt(request_id), text(&now)];
+        for (i, event) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let base = 4 + i * 4;
+            sql.push_str(&format!(
+                "($1, ${}, ${}, ${}, ${}, $2, $3)",
+                base,
+                base + 1,
+                base + 2,
+                base + 3
+            ));
+            binds.extend([
+                text(event.kind.as_str()),
+                text(event.subject_id),
+                opt(event.object_id),
+                text(event.detail.to_string()),
+            ]);
+        }
+        batch.push(sql, binds);
+    }
+}
+
 impl TenantStore {
     /// Events after `after_seq`, oldest first, at most `limit`.
     pub async fn events_after(

@@ -201,16 +201,22 @@ impl TenantStore {
         current: &StoredResource,
     ) -> Result<StoredResource, StoreError> {
         let now = timestamp::now();
-        let rows = tx
-            .write_returning(
-                "UPDATE scim_groups SET version = version + 1, modified_at = $1 \
-                 WHERE tenant_id = $2 AND id = $3 RETURNING version",
-                vec![text(&now), text(&self.tenant_id), text(&current.id)],
-            )
-            .await?;
-        let version = match rows.first() {
-            Some(row) => row.try_get("version")?,
-            None => return Err(StoreError::NotFound(format!("Group \"{}\"", current.id))),
+        let sql = "UPDATE scim_groups SET version = version + 1, modified_at = $1 \
+                   WHERE tenant_id = $2 AND id = $3 RETURNING version";
+        let binds = vec![text(&now), text(&self.tenant_id), text(&current.id)];
+        let version = match tx {
+            // One writer at a time on SQLite, so the new version is known and
+            // the update can wait in the buffer for the commit.
+            WriteTx::Sqlite(_) => {
+                let mut batch = Batch::default();
+                batch.push(sql, binds);
+                tx.write(batch).await?;
+                current.version + 1
+            }
+            WriteTx::Postgres(_) => match tx.write_returning(sql, binds).await?.first() {
+                Some(row) => row.try_get("version")?,
+                None => return Err(StoreError::NotFound(format!("Group \"{}\"", current.id))),
+            },
         };
         Ok(StoredResource {
             version,
@@ -384,44 +390,46 @@ impl TenantStore {
         if members.is_empty() {
             return Ok(false);
         }
-        let ids: Vec<String> = members.iter().map(|m| m.value.clone()).collect();
-        let kinds = self.member_kinds(tx, &ids).await?;
-        for member in members {
-            if member.value == group_id {
-                return Err(StoreError::Scim(ScimError::invalid_value(format!(
-                    "group {group_id} cannot be a member of itself"
-                ))));
-            }
-            if !kinds.contains_key(&member.value) {
-                return Err(StoreError::Scim(ScimError::invalid_value(format!(
-                    "member \"{}\" is not the id of a user or group of this tenant; \
-                     provision the member first, then add it",
-                    member.value
-                ))));
-            }
+        if members.iter().any(|m| m.value == group_id) {
+            return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                "group {group_id} cannot be a member of itself"
+            ))));
         }
-        let unique: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut inserted = Vec::new();
+        let unique: BTreeSet<&str> = members.iter().map(|m| m.value.as_str()).collect();
         let unique: Vec<&str> = unique.into_iter().collect();
+        // The insert takes the member type from the table the id is found in,
+        // so it checks that every id exists in this tenant in the same
+        // statement; ids it skipped are looked at only when there are any.
+        let mut inserted = Vec::new();
         for chunk in unique.chunks(300) {
-            let values = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = placeholders(3, chunk.len());
             let sql = format!(
-                "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) VALUES {values} \
+                "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) \
+                 SELECT $1, $2, id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({list}) \
+                 UNION ALL SELECT $1, $2, id, 'Group' FROM scim_groups WHERE tenant_id = $1 AND id IN ({list}) \
                  ON CONFLICT DO NOTHING RETURNING member_id, member_kind"
             );
             let mut binds = vec![text(&self.tenant_id), text(group_id)];
-            for id in chunk {
-                binds.push(text(*id));
-                binds.push(text(kinds[*id]));
-            }
+            binds.extend(chunk.iter().map(|id| text(*id)));
             for row in tx.write_returning(sql, binds).await? {
                 inserted.push((
                     row.try_get::<String, _>("member_id")?,
                     row.try_get::<String, _>("member_kind")?,
                 ));
+            }
+        }
+        if inserted.len() < unique.len() {
+            let skipped: Vec<String> = unique
+                .iter()
+                .filter(|id| !inserted.iter().any(|(m, _)| m == *id))
+                .map(|id| id.to_string())
+                .collect();
+            let kinds = self.member_kinds(tx, &skipped).await?;
+            if let Some(unknown) = skipped.iter().find(|id| !kinds.contains_key(*id)) {
+                return Err(StoreError::Scim(ScimError::invalid_value(format!(
+                    "member \"{unknown}\" is not the id of a user or group of this tenant; \
+                     provision the member first, then add it"
+                ))));
             }
         }
         self.membership_events(tx, ctx, IdentityEventKind::MemberAdded, group_id, &inserted)
@@ -474,19 +482,17 @@ impl TenantStore {
         members: &[(String, String)],
     ) -> Result<(), StoreError> {
         let mut batch = Batch::default();
-        for (member_id, member_kind) in members {
-            events::push(
-                &mut batch,
-                &self.tenant_id,
-                ctx.request_id.as_deref(),
-                NewEvent {
-                    kind,
-                    subject_id: group_id,
-                    object_id: Some(member_id),
-                    detail: json!({"memberType": member_kind}),
-                },
-            );
-        }
+        let request_id = ctx.request_id.as_deref();
+        let events: Vec<NewEvent<'_>> = members
+            .iter()
+            .map(|(member_id, member_kind)| NewEvent {
+                kind,
+                subject_id: group_id,
+                object_id: Some(member_id),
+                detail: json!({"memberType": member_kind}),
+            })
+            .collect();
+        events::push_many(&mut batch, &self.tenant_id, request_id, events);
         tx.write(batch).await?;
         Ok(())
     }
