@@ -137,6 +137,55 @@ impl TenantStore {
             .await
     }
 
+    /// Applies membership changes without reading the group's document, for
+    /// PATCHes that touch only `members`. A missing group is detected when
+    /// nothing changed, because rows are inserted only for an existing
+    /// group and deleted only where they exist.
+    pub async fn update_group_members(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        changes: Vec<MemberChange>,
+    ) -> Result<(), StoreError> {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.store
+            .run_write(
+                move || async move { this.update_group_members_now(&ctx, &id, &changes).await },
+            )
+            .await
+    }
+
+    async fn update_group_members_now(
+        &self,
+        ctx: &WriteContext,
+        id: &str,
+        changes: &[MemberChange],
+    ) -> Result<(), StoreError> {
+        let mut tx = WriteTx::begin(&self.store).await?;
+        let reads_members = changes
+            .iter()
+            .any(|c| matches!(c, MemberChange::RemoveAll | MemberChange::Replace(_)));
+        if reads_members {
+            self.read_group_for_update(&mut tx, id).await?;
+        }
+        let mut changed = false;
+        for change in changes {
+            changed |= self.apply_member_change(&mut tx, ctx, id, change).await?;
+        }
+        if !changed {
+            self.read_group_for_update(&mut tx, id).await?;
+            return Ok(tx.rollback().await?);
+        }
+        let mut batch = Batch::default();
+        batch.push(
+            "UPDATE scim_groups SET version = version + 1, modified_at = $1 WHERE tenant_id = $2 AND id = $3",
+            vec![text(timestamp::now()), text(&self.tenant_id), text(id)],
+        );
+        tx.write(batch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn update_group_now<F>(
         &self,
         ctx: &WriteContext,
@@ -403,10 +452,13 @@ impl TenantStore {
         let mut inserted = Vec::new();
         for chunk in unique.chunks(300) {
             let list = placeholders(3, chunk.len());
+            // Without a foreign key, this keeps rows of a deleted group out.
+            let group_exists =
+                "AND EXISTS (SELECT 1 FROM scim_groups g WHERE g.tenant_id = $1 AND g.id = $2)";
             let sql = format!(
                 "INSERT INTO scim_group_members (tenant_id, group_id, member_id, member_kind) \
-                 SELECT $1, $2, id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({list}) \
-                 UNION ALL SELECT $1, $2, id, 'Group' FROM scim_groups WHERE tenant_id = $1 AND id IN ({list}) \
+                 SELECT $1, $2, id, 'User' FROM scim_users WHERE tenant_id = $1 AND id IN ({list}) {group_exists} \
+                 UNION ALL SELECT $1, $2, id, 'Group' FROM scim_groups WHERE tenant_id = $1 AND id IN ({list}) {group_exists} \
                  ON CONFLICT DO NOTHING RETURNING member_id, member_kind"
             );
             let mut binds = vec![text(&self.tenant_id), text(group_id)];

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{PatchOp, PatchOperation, PatchOutcome, members, multi};
+use super::{MemberChange, PatchOp, PatchOperation, PatchOutcome, members, multi};
 use crate::error::ScimError;
 use crate::resource::{
     self, is_manager, normalize_simple, normalize_sub_values, normalize_value, set_sub_attribute,
@@ -39,6 +39,24 @@ pub fn apply(
         document,
         member_changes,
     })
+}
+
+/// Returns the membership changes of a Group PATCH whose every operation
+/// addresses `members`, or `None` when any operation changes the document.
+/// Such a PATCH needs no read of the group's document, which Entra's member
+/// updates, sent one group at a time and often concurrently, never change.
+pub fn member_only_changes(
+    kind: ResourceKind,
+    operations: &[PatchOperation],
+) -> Result<Option<Vec<MemberChange>>, ScimError> {
+    if operations.is_empty() || !operations.iter().all(|op| op.path.is_members(kind)) {
+        return Ok(None);
+    }
+    let mut changes = Vec::new();
+    for operation in operations {
+        changes.extend(members::member_change(operation)?);
+    }
+    Ok(Some(changes))
 }
 
 fn apply_operation(

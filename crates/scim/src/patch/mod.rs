@@ -20,7 +20,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use apply::apply;
+pub use apply::{apply, member_only_changes};
 pub use parse::parse_operations;
 
 use serde_json::Value;

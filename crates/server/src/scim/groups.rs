@@ -115,6 +115,17 @@ pub(crate) async fn patch(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ScimFailure> {
     let operations = patch::parse_operations(KIND, &body)?;
+    if let Some(changes) = patch::member_only_changes(KIND, &operations)? {
+        auth.store()
+            .update_group_members(&auth.write_context(), &id, changes)
+            .await?;
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response.extensions_mut().insert(LoggedResource {
+            kind: KIND,
+            id: Some(id),
+        });
+        return Ok(response);
+    }
     let stored = auth
         .store()
         .update_group(&auth.write_context(), &id, move |current| {
