@@ -166,23 +166,35 @@ pub async fn tenant(ctx: Context, command: TenantCommand) -> Result<ExitCode> {
 pub enum ScimTokenCommand {
     /// Create an additional SCIM secret token.
     Create {
+        /// Tenant slug, as given to `lockgate tenant create`.
         tenant: String,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Create a new token; the newest old one stays valid for a grace period.
     Rotate {
+        /// Tenant slug, as given to `lockgate tenant create`.
         tenant: String,
         /// Hours the previous token stays valid; defaults to scim.token_rotation_grace_hours.
         #[arg(long, value_name = "HOURS")]
         grace_hours: Option<u64>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token (or OAuth client) by id.
-    Revoke { tenant: String, id: String },
+    Revoke {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Token id, as shown by `lockgate scim-token list`.
+        id: String,
+    },
     /// List tokens and OAuth clients; secrets are never shown.
-    List { tenant: String },
+    List {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+    },
 }
 
 fn print_secret(json: bool, base: &str, id: &str, token: &str) {
@@ -243,12 +255,19 @@ pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitC
 pub enum OAuthClientCommand {
     /// Create a client for Entra's OAuth 2.0 client-credentials option.
     Create {
+        /// Tenant slug, as given to `lockgate tenant create`.
         tenant: String,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a client and every access token it obtained.
-    Revoke { tenant: String, client_id: String },
+    Revoke {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Client id, as printed by `lockgate oauth-client create`.
+        client_id: String,
+    },
 }
 
 pub async fn oauth_client(ctx: Context, command: OAuthClientCommand) -> Result<ExitCode> {
@@ -286,6 +305,7 @@ pub async fn oauth_client(ctx: Context, command: OAuthClientCommand) -> Result<E
 
 #[derive(Args)]
 pub struct LogArgs {
+    /// Tenant slug, as given to `lockgate tenant create`.
     tenant: String,
     /// Only failed requests.
     #[arg(long)]
@@ -294,7 +314,7 @@ pub struct LogArgs {
     #[arg(long, value_name = "ID")]
     resource: Option<String>,
     /// Maximum entries to show (1 to 1000).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
     limit: i64,
     /// Print JSON lines.
     #[arg(long)]

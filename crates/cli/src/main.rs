@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
     about = "Smart-locker access that follows your identity provider"
 )]
 struct Cli {
-    /// Directory for the embedded SQLite database (`lockgate.db`).
+    /// Directory for the embedded SQLite database (`lockgate.db`); defaults to ./lockgate-data.
     #[arg(long, global = true, env = "LOCKGATE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Database URL (`postgres://...` or `sqlite://...`); overrides --data-dir.
