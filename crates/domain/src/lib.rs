@@ -2,6 +2,7 @@
 //! events that the SCIM surface writes and the locker lifecycle consumes.
 //! Pure: no I/O, no HTTP, no SQL.
 
+pub mod access;
 pub mod event;
 pub mod tenant;
 pub mod timestamp;
