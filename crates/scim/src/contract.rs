@@ -126,6 +126,77 @@ fn add_location(resource: &mut Value, base_url: &str) {
 
 /// Wraps discovery resources in a list response. The lists are never paged,
 /// so `itemsPerPage` equals `totalResults`.
+/// A custom User extension as a tenant uses it: its URN and the attribute
+/// names its users carry, in the spelling first received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomExtension {
+    pub urn: String,
+    pub attributes: Vec<String>,
+}
+
+/// Builds the Schema resource of a custom extension. Every attribute has the
+/// characteristics Lockgate applies to custom attributes: single-valued,
+/// read-write, compared without regard to case.
+pub fn custom_extension_schema(extension: &CustomExtension) -> Value {
+    let name = extension
+        .urn
+        .strip_prefix(crate::schema::EXTENSION_PREFIX)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or("Custom");
+    let attributes: Vec<Value> = extension
+        .attributes
+        .iter()
+        .map(|attr| {
+            let mut doc = attribute_document(&crate::schema::CUSTOM_ATTRIBUTE);
+            doc["name"] = json!(attr);
+            doc
+        })
+        .collect();
+    json!({
+        "schemas": [SCHEMA_URN],
+        "id": extension.urn,
+        "name": name,
+        "description": "A custom User extension this tenant's identity provider sends; \
+                        its attributes are the ones received so far.",
+        "attributes": attributes,
+        "meta": {"resourceType": "Schema"},
+    })
+}
+
+/// Adds a tenant's custom extensions to the `/Schemas` list, or to the User
+/// entry of the `/ResourceTypes` list, so discovery lists every schema the
+/// tenant's resources use.
+pub fn with_custom_extensions(mut list: Value, extensions: &[CustomExtension]) -> Value {
+    let Some(resources) = list.get_mut("Resources").and_then(Value::as_array_mut) else {
+        return list;
+    };
+    let is_schema_list = resources
+        .first()
+        .is_some_and(|r| r["meta"]["resourceType"] == "Schema");
+    if is_schema_list {
+        resources.extend(extensions.iter().map(custom_extension_schema));
+    } else {
+        for resource in resources.iter_mut().filter(|r| r["id"] == "User") {
+            add_schema_extensions(resource, extensions);
+        }
+    }
+    let count = resources.len();
+    list["totalResults"] = json!(count);
+    list["itemsPerPage"] = json!(count);
+    list
+}
+
+/// Adds custom extensions to a User ResourceType document.
+pub fn add_schema_extensions(resource_type: &mut Value, extensions: &[CustomExtension]) {
+    if let Some(list) = resource_type["schemaExtensions"].as_array_mut() {
+        list.extend(
+            extensions
+                .iter()
+                .map(|e| json!({"schema": e.urn, "required": false})),
+        );
+    }
+}
+
 fn discovery_list(resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE_URN],

@@ -382,3 +382,59 @@ pub(crate) fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
     }
     changed
 }
+
+impl TenantStore {
+    /// The custom User extensions this tenant's users carry, with attribute
+    /// names in the spelling of a document that has them, for `/Schemas`.
+    pub async fn custom_extensions(
+        &self,
+    ) -> Result<Vec<lockgate_scim::contract::CustomExtension>, StoreError> {
+        use lockgate_scim::contract::CustomExtension;
+        use lockgate_scim::filter::index_key;
+        use lockgate_scim::schema::{SchemaRef, is_custom_user_extension};
+        use sqlx::Row;
+
+        // Index keys of custom attributes start with the extension URN;
+        // those of the enterprise extension start with "enterprise:".
+        let roots = sqlx::query(
+            "SELECT root, MIN(resource_id) AS sample FROM scim_values \
+             WHERE tenant_id = $1 AND root LIKE 'urn:%' GROUP BY root ORDER BY root LIMIT 500",
+        )
+        .bind(&self.tenant_id)
+        .fetch_all(&self.store.reader)
+        .await?;
+        let mut extensions: Vec<CustomExtension> = Vec::new();
+        for row in roots {
+            let root: String = row.try_get("root")?;
+            let sample: String = row.try_get("sample")?;
+            let Some(user) = self.get_user(&sample).await? else {
+                continue;
+            };
+            let Some(document) = user.document.as_object() else {
+                continue;
+            };
+            for (urn, attributes) in document.iter().filter(|(k, _)| is_custom_user_extension(k)) {
+                let Some(attributes) = attributes.as_object() else {
+                    continue;
+                };
+                let schema = SchemaRef::Custom(urn.clone());
+                for name in attributes
+                    .keys()
+                    .filter(|name| index_key(&schema, name, None) == root)
+                {
+                    match extensions
+                        .iter_mut()
+                        .find(|e| e.urn.eq_ignore_ascii_case(urn))
+                    {
+                        Some(extension) => extension.attributes.push(name.clone()),
+                        None => extensions.push(CustomExtension {
+                            urn: urn.clone(),
+                            attributes: vec![name.clone()],
+                        }),
+                    }
+                }
+            }
+        }
+        Ok(extensions)
+    }
+}

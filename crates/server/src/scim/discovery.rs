@@ -16,44 +16,61 @@ pub(crate) async fn service_provider_config(auth: ScimAuth) -> Response {
     scim_json(StatusCode::OK, &body)
 }
 
-pub(crate) async fn schemas(auth: ScimAuth) -> Response {
-    scim_json(
+pub(crate) async fn schemas(auth: ScimAuth) -> Result<Response, ScimFailure> {
+    let extensions = auth.store().custom_extensions().await?;
+    let list = contract::with_custom_extensions(contract::schemas(), &extensions);
+    Ok(scim_json(
         StatusCode::OK,
-        &contract::with_locations(contract::schemas(), &auth.base_url),
-    )
+        &contract::with_locations(list, &auth.base_url),
+    ))
 }
 
 pub(crate) async fn schema(
     auth: ScimAuth,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ScimFailure> {
-    let body = contract::schema(&id).ok_or_else(|| {
-        ScimError::not_found(format!(
-            "schema \"{id}\" not found; GET /Schemas lists the schemas"
-        ))
-    })?;
+    let body = match contract::schema(&id) {
+        Some(body) => body,
+        None => auth
+            .store()
+            .custom_extensions()
+            .await?
+            .iter()
+            .find(|e| e.urn.eq_ignore_ascii_case(&id))
+            .map(contract::custom_extension_schema)
+            .ok_or_else(|| {
+                ScimError::not_found(format!(
+                    "schema \"{id}\" not found; GET /Schemas lists the schemas"
+                ))
+            })?,
+    };
     Ok(scim_json(
         StatusCode::OK,
         &contract::with_locations(body, &auth.base_url),
     ))
 }
 
-pub(crate) async fn resource_types(auth: ScimAuth) -> Response {
-    scim_json(
+pub(crate) async fn resource_types(auth: ScimAuth) -> Result<Response, ScimFailure> {
+    let extensions = auth.store().custom_extensions().await?;
+    let list = contract::with_custom_extensions(contract::resource_types(), &extensions);
+    Ok(scim_json(
         StatusCode::OK,
-        &contract::with_locations(contract::resource_types(), &auth.base_url),
-    )
+        &contract::with_locations(list, &auth.base_url),
+    ))
 }
 
 pub(crate) async fn resource_type(
     auth: ScimAuth,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ScimFailure> {
-    let body = contract::resource_type(&id).ok_or_else(|| {
+    let mut body = contract::resource_type(&id).ok_or_else(|| {
         ScimError::not_found(format!(
             "resource type \"{id}\" not found; use User or Group"
         ))
     })?;
+    if body["id"] == "User" {
+        contract::add_schema_extensions(&mut body, &auth.store().custom_extensions().await?);
+    }
     Ok(scim_json(
         StatusCode::OK,
         &contract::with_locations(body, &auth.base_url),

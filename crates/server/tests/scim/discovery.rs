@@ -149,3 +149,44 @@ async fn unknown_schema_is_404() {
     );
     app.stop().await;
 }
+
+const BADGE_URN: &str = "urn:ietf:params:scim:schemas:extension:lockgate:2.0:User";
+
+/// A tenant's custom extension appears in discovery once its users carry it,
+/// with the attribute name as the identity provider spelled it.
+#[tokio::test]
+async fn custom_extension_is_advertised() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "schemas": [USER_URN],
+        "userName": "ivo.brandt@lockers.example",
+        BADGE_URN: {"badgeNumber": "04A1B2C3"},
+    });
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    let schemas = get_document(&app, "/Schemas").await;
+    assert_eq!(schemas["totalResults"], 4, "{schemas}");
+    let custom = schemas["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == BADGE_URN)
+        .unwrap_or_else(|| panic!("custom schema missing: {schemas}"));
+    assert_eq!(custom["attributes"][0]["name"], "badgeNumber", "{custom}");
+    assert_eq!(custom["attributes"][0]["multiValued"], false, "{custom}");
+
+    let single = get_document(&app, &format!("/Schemas/{BADGE_URN}")).await;
+    assert_eq!(single["id"], BADGE_URN, "{single}");
+
+    let user_type = get_document(&app, "/ResourceTypes/User").await;
+    let extensions: Vec<&Value> = user_type["schemaExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["schema"])
+        .collect();
+    assert!(extensions.contains(&&json!(BADGE_URN)), "{user_type}");
+    assert!(extensions.contains(&&json!(ENTERPRISE_URN)), "{user_type}");
+    app.stop().await;
+}
