@@ -19,7 +19,7 @@ use crate::batch::{Batch, opt, text};
 use crate::events::{self, NewEvent};
 use crate::filter_sql::Bind;
 use crate::resources::{
-    ListQuery, ListResult, MemberRow, StoredResource, WriteContext, placeholders, resource_from_row,
+    ListQuery, ListResult, MemberRow, StoredResource, WriteContext, placeholders,
 };
 use crate::values::{index_rows, push_diff, push_replace};
 use crate::write_tx::WriteTx;
@@ -166,14 +166,16 @@ impl TenantStore {
             .iter()
             .any(|c| matches!(c, MemberChange::RemoveAll | MemberChange::Replace(_)));
         if reads_members {
-            self.read_group_for_update(&mut tx, id).await?;
+            self.read_for_update(&mut tx, ResourceKind::Group, id)
+                .await?;
         }
         let mut changed = false;
         for change in changes {
             changed |= self.apply_member_change(&mut tx, ctx, id, change).await?;
         }
         if !changed {
-            self.read_group_for_update(&mut tx, id).await?;
+            self.read_for_update(&mut tx, ResourceKind::Group, id)
+                .await?;
             return Ok(tx.rollback().await?);
         }
         let mut batch = Batch::default();
@@ -197,7 +199,9 @@ impl TenantStore {
     {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut tx = WriteTx::begin(&self.store).await?;
-            let current = self.read_group_for_update(&mut tx, id).await?;
+            let current = self
+                .read_for_update(&mut tx, ResourceKind::Group, id)
+                .await?;
             let (document, member_changes) = change(&current.document)?;
             let mut membership_changed = false;
             for member_change in &member_changes {
@@ -222,24 +226,6 @@ impl TenantStore {
         Err(StoreError::Conflict(format!(
             "group {id} changed concurrently {UPDATE_ATTEMPTS} times in a row; retry the request"
         )))
-    }
-
-    async fn read_group_for_update(
-        &self,
-        tx: &mut WriteTx,
-        id: &str,
-    ) -> Result<StoredResource, StoreError> {
-        let row = tx
-            .fetch_optional(
-                "SELECT id, document, version, created_at, modified_at FROM scim_groups \
-                 WHERE tenant_id = $1 AND id = $2",
-                vec![text(&self.tenant_id), text(id)],
-            )
-            .await?;
-        match row {
-            Some(row) => resource_from_row(&row),
-            None => Err(StoreError::NotFound(format!("Group \"{id}\""))),
-        }
     }
 
     /// Bumps version and lastModified after a membership-only change. The
@@ -579,7 +565,9 @@ impl TenantStore {
 
     async fn delete_group_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
         let mut tx = WriteTx::begin(&self.store).await?;
-        let current = self.read_group_for_update(&mut tx, id).await?;
+        let current = self
+            .read_for_update(&mut tx, ResourceKind::Group, id)
+            .await?;
         let members = self.member_ids(&mut tx, id).await?;
         self.remove_members(&mut tx, ctx, id, &members).await?;
         self.remove_memberships_of(&mut tx, ctx, id).await?;

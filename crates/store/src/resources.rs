@@ -102,6 +102,33 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 }
 
 impl TenantStore {
+    /// Reads a resource inside a write transaction; a missing one is
+    /// `NotFound` naming its type and id.
+    pub(crate) async fn read_for_update(
+        &self,
+        tx: &mut crate::write_tx::WriteTx,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<StoredResource, StoreError> {
+        let sql = format!(
+            "SELECT id, document, version, created_at, modified_at FROM {} WHERE tenant_id = $1 AND id = $2",
+            table(kind)
+        );
+        let row = tx
+            .fetch_optional(
+                sql,
+                vec![
+                    Bind::Text(self.tenant_id.clone()),
+                    Bind::Text(id.to_string()),
+                ],
+            )
+            .await?;
+        match row {
+            Some(row) => resource_from_row(&row),
+            None => Err(StoreError::NotFound(format!("{} \"{id}\"", kind.as_str()))),
+        }
+    }
+
     pub(crate) async fn get_resource(
         &self,
         kind: ResourceKind,

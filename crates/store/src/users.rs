@@ -174,7 +174,9 @@ impl TenantStore {
     {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut tx = WriteTx::begin(&self.store).await?;
-            let current = self.read_user_for_update(&mut tx, id).await?;
+            let current = self
+                .read_for_update(&mut tx, ResourceKind::User, id)
+                .await?;
             let document = change(&current.document)?;
             if document == current.document {
                 tx.rollback().await?;
@@ -196,24 +198,6 @@ impl TenantStore {
         Err(StoreError::Conflict(format!(
             "user {id} changed concurrently {UPDATE_ATTEMPTS} times in a row; retry the request"
         )))
-    }
-
-    async fn read_user_for_update(
-        &self,
-        tx: &mut WriteTx,
-        id: &str,
-    ) -> Result<StoredResource, StoreError> {
-        let row = tx
-            .fetch_optional(
-                "SELECT id, document, version, created_at, modified_at FROM scim_users \
-                 WHERE tenant_id = $1 AND id = $2",
-                vec![text(&self.tenant_id), text(id)],
-            )
-            .await?;
-        match row {
-            Some(row) => crate::resources::resource_from_row(&row),
-            None => Err(StoreError::NotFound(format!("User \"{id}\""))),
-        }
     }
 
     /// Writes the new document if the version is still the one read;
@@ -312,7 +296,9 @@ impl TenantStore {
 
     async fn delete_user_now(&self, ctx: &WriteContext, id: &str) -> Result<(), StoreError> {
         let mut tx = WriteTx::begin(&self.store).await?;
-        let current = self.read_user_for_update(&mut tx, id).await?;
+        let current = self
+            .read_for_update(&mut tx, ResourceKind::User, id)
+            .await?;
         let columns = UserColumns::of(&current.document)?;
         let now = timestamp::now();
         self.remove_memberships_of(&mut tx, ctx, id).await?;

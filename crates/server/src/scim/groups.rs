@@ -4,16 +4,14 @@
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lockgate_scim::render::list_response;
 use lockgate_scim::schema::ResourceKind;
-use lockgate_scim::{ScimError, patch, resource};
+use lockgate_scim::{patch, resource};
 
 use super::ScimAuth;
 use super::body::JsonBody;
 use super::query::Params;
-use super::response::{
-    LoggedResource, location, render_all, render_one, resource_response, scim_json,
-};
+use super::read;
+use super::response::{LoggedResource, location, render_one, resource_response};
 use crate::error::ScimFailure;
 
 const KIND: ResourceKind = ResourceKind::Group;
@@ -24,18 +22,7 @@ pub(crate) async fn list(
     auth: ScimAuth,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimFailure> {
-    let params = Params::parse(query.as_deref());
-    let list_query = params.list_query(KIND)?;
-    let projection = params.projection(KIND)?;
-    let result = auth.store().list_groups(&list_query).await?;
-    let resources = render_all(&auth, KIND, &result.resources, &projection).await?;
-    let body = list_response(resources, result.total, list_query.start_index);
-    let mut response = scim_json(StatusCode::OK, &body);
-    response.extensions_mut().insert(LoggedResource {
-        kind: KIND,
-        id: None,
-    });
-    Ok(response)
+    read::list(&auth, KIND, query.as_deref()).await
 }
 
 pub(crate) async fn get(
@@ -43,20 +30,7 @@ pub(crate) async fn get(
     Path((_, id)): Path2,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimFailure> {
-    let projection = Params::parse(query.as_deref()).projection(KIND)?;
-    let stored = auth
-        .store()
-        .get_group(&id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("Group \"{id}\" not found")))?;
-    let body = render_one(&auth, KIND, &stored, &projection).await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        KIND,
-        &stored,
-        Some(&body),
-        "",
-    ))
+    read::get(&auth, KIND, &id, query.as_deref()).await
 }
 
 pub(crate) async fn create(

@@ -5,6 +5,7 @@ mod body;
 mod discovery;
 mod groups;
 mod query;
+mod read;
 pub(crate) mod response;
 mod users;
 
