@@ -18,6 +18,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {

@@ -36,7 +36,12 @@ impl WriteThread {
             .spawn(move || {
                 runtime.block_on(async move {
                     while let Some(job) = queue.recv().await {
-                        job().await;
+                        // A job runs as a task, so a panic in it fails that
+                        // write alone instead of ending the thread, and with
+                        // it every later write.
+                        if let Err(e) = tokio::spawn(job()).await {
+                            tracing::error!(error = %e, "a write transaction panicked");
+                        }
                     }
                 });
             })
@@ -59,9 +64,12 @@ impl WriteThread {
                 let _ = reply.send(job().await);
             })
         });
-        let stopped = || StoreError::Config("the SQLite write thread has stopped".into());
-        self.jobs.send(job).map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Config("the SQLite write thread has stopped".into()))?;
+        result.await.map_err(|_| {
+            StoreError::Internal("the write transaction panicked; see the server log".into())
+        })?
     }
 }
 
