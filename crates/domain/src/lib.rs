@@ -3,6 +3,7 @@
 //! Pure: no I/O, no HTTP, no SQL.
 
 pub mod access;
+pub mod audit;
 pub mod event;
 pub mod tenant;
 pub mod timestamp;

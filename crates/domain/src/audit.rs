@@ -1,0 +1,281 @@
+//! The audit chain: each audit record carries the SHA-256 of its own
+//! content and of the record before it in the tenant's log, so altering,
+//! removing or reordering a stored record breaks every hash after it.
+//!
+//! Removing records from the end leaves a shorter chain that is still
+//! valid; detecting that needs the last hash kept outside the database
+//! (an export, a log line), which [`verify`] accepts as `expected_head`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The hash before a tenant's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The cause of an audited change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A SCIM client; the id is the credential it used.
+    Scim(String),
+    Admin(String),
+    Device(String),
+    System,
+}
+
+/// One audit record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub tenant_id: String,
+    /// Position in the tenant's chain, from 1 without gaps.
+    pub seq: i64,
+    pub at: String,
+    pub actor: Actor,
+    /// The request, admin action or device message that caused the change.
+    pub source: Option<String>,
+    /// The kind of change, such as `user_deactivated` or `open_allowed`.
+    pub action: String,
+    /// The user, group, locker or policy the record is about.
+    pub subject: String,
+    pub detail: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The fields a record's hash covers: everything but the hash itself.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    tenant_id: &'a str,
+    seq: i64,
+    at: &'a str,
+    actor: &'a Actor,
+    source: &'a Option<String>,
+    action: &'a str,
+    subject: &'a str,
+    detail: &'a Value,
+    prev_hash: &'a str,
+}
+
+impl AuditRecord {
+    /// Computes the hash of this record's content chained to `prev_hash`.
+    /// serde_json writes struct fields in declaration order, and `canonical`
+    /// sorts object keys first (the workspace enables serde_json's
+    /// `preserve_order`, which would keep insertion order), so equal records
+    /// always hash the same.
+    pub fn compute_hash(&self) -> String {
+        let hashed = Hashed {
+            tenant_id: &self.tenant_id,
+            seq: self.seq,
+            at: &self.at,
+            actor: &self.actor,
+            source: &self.source,
+            action: &self.action,
+            subject: &self.subject,
+            detail: &canonical(&self.detail),
+            prev_hash: &self.prev_hash,
+        };
+        let bytes = serde_json::to_vec(&hashed).expect("audit records serialize");
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Sets `prev_hash`, `seq` and `hash` to follow `previous` (or start the
+    /// chain when there is none).
+    pub fn seal_after(&mut self, previous: Option<&AuditRecord>) {
+        self.prev_hash = previous.map_or(GENESIS.to_string(), |p| p.hash.clone());
+        self.seq = previous.map_or(1, |p| p.seq + 1);
+        self.hash = self.compute_hash();
+    }
+}
+
+/// Rebuilds a JSON value with object keys in sorted order, whatever order
+/// it was built in, so the hash does not depend on insertion order.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for key in keys {
+                out.insert(key.clone(), canonical(&map[key]));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Why a chain failed verification, at the first record that does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("audit record {seq} was altered: its content does not match its hash")]
+    Altered { seq: i64 },
+    #[error(
+        "audit record {seq} does not follow record {previous}: records are missing or reordered"
+    )]
+    Broken { seq: i64, previous: i64 },
+    #[error("audit record {seq} belongs to another tenant")]
+    ForeignTenant { seq: i64 },
+    #[error(
+        "the chain ends at hash {actual}, not at the expected {expected}: records were removed from its end"
+    )]
+    HeadMismatch { expected: String, actual: String },
+}
+
+/// Checks one tenant's records, in `seq` order, from the first.
+pub fn verify(
+    tenant_id: &str,
+    records: &[AuditRecord],
+    expected_head: Option<&str>,
+) -> Result<(), ChainError> {
+    let mut previous: Option<&AuditRecord> = None;
+    for record in records {
+        if record.tenant_id != tenant_id {
+            return Err(ChainError::ForeignTenant { seq: record.seq });
+        }
+        let expected_prev = previous.map_or(GENESIS, |p| p.hash.as_str());
+        let expected_seq = previous.map_or(1, |p| p.seq + 1);
+        if record.prev_hash != expected_prev || record.seq != expected_seq {
+            return Err(ChainError::Broken {
+                seq: record.seq,
+                previous: previous.map_or(0, |p| p.seq),
+            });
+        }
+        if record.compute_hash() != record.hash {
+            return Err(ChainError::Altered { seq: record.seq });
+        }
+        previous = Some(record);
+    }
+    if let Some(expected) = expected_head {
+        let actual = previous.map_or(GENESIS, |p| p.hash.as_str());
+        if actual != expected {
+            return Err(ChainError::HeadMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn chain(n: usize) -> Vec<AuditRecord> {
+        let mut records: Vec<AuditRecord> = Vec::new();
+        for i in 0..n {
+            let mut record = AuditRecord {
+                tenant_id: "t1".into(),
+                seq: 0,
+                at: format!("2026-12-04T10:00:{i:02}.000Z"),
+                actor: Actor::Scim("cred-1".into()),
+                source: Some(format!("req-{i}")),
+                action: "user_updated".into(),
+                subject: format!("user-{i}"),
+                detail: json!({"changed": ["title"], "active": true}),
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            record.seal_after(records.last());
+            records.push(record);
+        }
+        records
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let records = chain(5);
+        assert_eq!(verify("t1", &records, None), Ok(()));
+        assert_eq!(verify("t1", &records, Some(&records[4].hash)), Ok(()));
+        assert_eq!(verify("t1", &[], Some(GENESIS)), Ok(()));
+    }
+
+    #[test]
+    fn altered_field_is_detected() {
+        let mut records = chain(5);
+        records[2].detail = json!({"changed": ["title"], "active": false});
+        assert_eq!(
+            verify("t1", &records, None),
+            Err(ChainError::Altered { seq: 3 })
+        );
+    }
+
+    #[test]
+    fn rehashed_alteration_breaks_the_next_link() {
+        let mut records = chain(5);
+        records[2].subject = "someone-else".into();
+        records[2].hash = records[2].compute_hash();
+        assert_eq!(
+            verify("t1", &records, None),
+            Err(ChainError::Broken {
+                seq: 4,
+                previous: 3
+            })
+        );
+    }
+
+    #[test]
+    fn removed_record_is_detected() {
+        let mut records = chain(5);
+        records.remove(1);
+        assert_eq!(
+            verify("t1", &records, None),
+            Err(ChainError::Broken {
+                seq: 3,
+                previous: 1
+            })
+        );
+    }
+
+    #[test]
+    fn reordered_records_are_detected() {
+        let mut records = chain(5);
+        records.swap(1, 2);
+        assert!(matches!(
+            verify("t1", &records, None),
+            Err(ChainError::Broken { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_tail_needs_the_head() {
+        let records = chain(5);
+        let head = records[4].hash.clone();
+        let truncated = &records[..3];
+        assert_eq!(
+            verify("t1", truncated, None),
+            Ok(()),
+            "a shorter chain is valid alone"
+        );
+        assert!(matches!(
+            verify("t1", truncated, Some(&head)),
+            Err(ChainError::HeadMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn foreign_tenant_record_is_detected() {
+        let mut records = chain(3);
+        records[1].tenant_id = "t2".into();
+        assert_eq!(
+            verify("t1", &records, None),
+            Err(ChainError::ForeignTenant { seq: 2 })
+        );
+    }
+
+    #[test]
+    fn hash_ignores_key_order() {
+        let mut a = chain(1).remove(0);
+        let mut b = a.clone();
+        a.detail = serde_json::from_str(r#"{"x": 1, "y": {"b": 2, "a": 1}}"#).unwrap();
+        b.detail = serde_json::from_str(r#"{"y": {"a": 1, "b": 2}, "x": 1}"#).unwrap();
+        assert_eq!(a.compute_hash(), b.compute_hash());
+    }
+}
