@@ -4,13 +4,13 @@ use lockgate_scim::filter::{AttrRef, Filter};
 use lockgate_scim::schema::ResourceKind;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
+use sqlx::any::AnyRow;
 
+use crate::batch::bind_owned;
 use crate::filter_sql::{self, Bind, SqlBuilder};
 use crate::{StoreError, TenantStore};
 
-/// Who is writing: ties identity events to the SCIM request that caused them.
+/// The origin of a write, which ties identity events to the SCIM request that caused them.
 #[derive(Debug, Clone, Default)]
 pub struct WriteContext {
     pub request_id: Option<String>,
@@ -70,20 +70,6 @@ pub(crate) fn resource_from_row(row: &AnyRow) -> Result<StoredResource, StoreErr
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
     })
-}
-
-pub(crate) fn bind_all<'q>(
-    mut query: Query<'q, sqlx::Any, AnyArguments>,
-    binds: &'q [Bind],
-) -> Query<'q, sqlx::Any, AnyArguments> {
-    for bind in binds {
-        query = match bind {
-            Bind::Text(s) => query.bind(s.as_str()),
-            Bind::Int(i) => query.bind(*i),
-            Bind::Null => query.bind(None::<String>),
-        };
-    }
-    query
 }
 
 pub(crate) fn table(kind: ResourceKind) -> &'static str {
@@ -184,7 +170,7 @@ impl TenantStore {
             "SELECT r.id, r.document, r.version, r.created_at, r.modified_at, COUNT(*) OVER () AS total \
              {where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
         );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(page_sql)), &b.binds)
+        let rows = bind_owned(sqlx::query(sqlx::AssertSqlSafe(page_sql)), b.binds.clone())
             .fetch_all(&self.store.reader)
             .await?;
         let total: i64 = match rows.first() {
@@ -194,9 +180,9 @@ impl TenantStore {
             None if query.start_index <= 1 && query.count > 0 => 0,
             None => {
                 let count_sql = format!("SELECT COUNT(*) AS n {where_clause}");
-                bind_all(
+                bind_owned(
                     sqlx::query(sqlx::AssertSqlSafe(count_sql)),
-                    &b.binds[..where_binds],
+                    b.binds[..where_binds].to_vec(),
                 )
                 .fetch_one(&self.store.reader)
                 .await?
