@@ -369,7 +369,7 @@ pub async fn healthcheck(ctx: Context, url: Option<String>) -> Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Ok(response) => {
-            eprintln!("not ready: {target} answered {}", response.status());
+            eprintln!("not ready: {target} returned {}", response.status());
             Ok(ExitCode::FAILURE)
         }
         Err(e) => {

@@ -177,7 +177,7 @@ impl Config {
         }
     }
 
-    /// The base URL clients use: the public URL, or the listen address.
+    /// Returns the base URL clients use: the public URL, or the listen address.
     pub fn public_base(&self) -> String {
         match &self.server.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
@@ -196,7 +196,7 @@ impl Config {
     }
 }
 
-/// The default data directory: `./lockgate-data`.
+/// Returns the default data directory, `./lockgate-data`.
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("lockgate-data")
 }

@@ -3,8 +3,8 @@
 //! removing or reordering a stored record breaks every hash after it.
 //!
 //! Removing records from the end leaves a shorter chain that is still
-//! valid; detecting that needs the last hash kept outside the database
-//! (an export, a log line), which [`verify`] accepts as `expected_head`.
+//! valid. Detecting that needs the last hash kept outside the database (an
+//! export, a log line), which [`verify`] accepts as `expected_head`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -109,7 +109,7 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Why a chain failed verification, at the first record that does not fit.
+/// The reason a chain failed verification, at the first record that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error("audit record {seq} was altered: its content does not match its hash")]

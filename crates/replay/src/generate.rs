@@ -72,7 +72,7 @@ impl Population {
         format!("user{i:06}@lockers.example")
     }
 
-    /// A stable Entra-style object id for user `i`.
+    /// Returns a stable Entra-style object id for user `i`.
     pub fn object_id(&self, i: usize) -> String {
         format!("{:08x}-5a1e-4c0d-9e7b-{:012x}", i, i * 7919)
     }
@@ -95,13 +95,13 @@ impl Population {
         groups
     }
 
-    /// The manager of user `i`: the first user of each block of ten leads it.
+    /// Returns the manager of user `i`: the first user of each block of ten.
     pub fn manager_of(&self, i: usize) -> Option<usize> {
         let manager = i / 10 * 10;
         (manager != i).then_some(manager)
     }
 
-    /// The POST body Entra sends for user `i` with the default mappings.
+    /// Builds the POST body Entra sends for user `i` with the default mappings.
     pub fn user_body(&self, i: usize) -> Value {
         const GIVEN: [&str; 8] = [
             "Mira", "Ivo", "Lena", "Tomas", "Aiko", "Femi", "Sara", "Jonas",
@@ -320,7 +320,7 @@ pub fn initial_cycle(population: &Population, dialect: Dialect) -> Script {
     }
 }
 
-/// An incremental cycle: title changes for `movers`, disables for `leavers`
+/// Builds an incremental cycle: title changes for `movers`, disables for `leavers`
 /// (each also removed from their first group), as Entra sends them.
 pub fn incremental_cycle(
     population: &Population,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{RecordedRequest, Script};
 
-/// Where to send the script.
+/// The server and credentials a script is sent to.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The tenant's SCIM base URL.
@@ -20,7 +20,7 @@ pub struct Target {
     pub concurrency: usize,
 }
 
-/// What one phase did.
+/// The outcome of one phase.
 #[derive(Debug, Clone)]
 pub struct PhaseReport {
     pub name: String,

@@ -36,7 +36,7 @@ impl ScimType {
     }
 }
 
-/// An error a SCIM client is told about: HTTP status, optional `scimType`
+/// An error returned to a SCIM client: HTTP status, optional `scimType`
 /// and a `detail` that names the offending value and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {}: {detail}", scim_type.map(ScimType::as_str).unwrap_or("-"))]
@@ -111,7 +111,7 @@ impl ScimError {
         )
     }
 
-    /// The RFC 7644 §3.12 body. `status` is a string there, not a number.
+    /// Builds the RFC 7644 §3.12 body, where `status` is a string, not a number.
     pub fn to_json(&self) -> Value {
         let mut body = json!({
             "schemas": [ERROR_URN],

@@ -37,7 +37,7 @@ impl StoreOptions {
         }
     }
 
-    /// The URL of an SQLite file `lockgate.db` in `dir`.
+    /// Builds options for an SQLite file `lockgate.db` in `dir`.
     pub fn sqlite_in_dir(dir: &Path) -> Self {
         Self::new(format!("sqlite://{}", dir.join("lockgate.db").display()))
     }

@@ -317,9 +317,9 @@ impl Store {
         })
     }
 
-    /// The client-credentials grant: checks the client of this tenant and
-    /// issues an access token valid for `lifetime`. `None` means the client
-    /// is unknown, revoked or the secret is wrong; callers answer
+    /// Runs the client-credentials grant: checks the client of this tenant
+    /// and issues an access token valid for `lifetime`. `None` means the
+    /// client is unknown, revoked or the secret is wrong. Callers return
     /// `invalid_client` without saying which (RFC 6749 §5.2).
     pub async fn issue_access_token(
         &self,

@@ -52,7 +52,7 @@ impl SqlBuilder {
     }
 }
 
-/// Where a leaf comparison happens.
+/// The context a leaf comparison runs in.
 #[derive(Clone)]
 enum Scope {
     /// Top level: the resource row `r`.
@@ -264,7 +264,7 @@ fn wrap(leaf: &Leaf, test: String) -> String {
     }
 }
 
-/// A never-NULL text comparison of `expr` with `value`.
+/// Builds a text comparison of `expr` with `value` that is never NULL.
 fn text_test(b: &mut SqlBuilder, expr: &str, op: CompareOp, value: String) -> String {
     let guard = format!("{expr} IS NOT NULL AND ");
     let pg = b.backend == Backend::Postgres;
@@ -306,7 +306,7 @@ fn text_test(b: &mut SqlBuilder, expr: &str, op: CompareOp, value: String) -> St
     format!("{guard}{test}")
 }
 
-/// Where the value of `attr` sits in `scope`.
+/// Locates the value of `attr` in `scope`.
 fn leaf(
     b: &mut SqlBuilder,
     kind: ResourceKind,
@@ -425,7 +425,7 @@ fn value_leaf(b: &mut SqlBuilder, attr: &AttrRef, element: Option<&str>) -> Leaf
     }
 }
 
-/// The `ORDER BY` expression for `sortBy` (RFC 7644 §3.4.2.3); string
+/// Builds the `ORDER BY` expression for `sortBy` (RFC 7644 §3.4.2.3). String
 /// attributes sort by their case-folded value unless they are caseExact.
 pub(crate) fn sort_expression(
     b: &mut SqlBuilder,

@@ -1,9 +1,9 @@
 //! Groups and memberships.
 //!
 //! Membership changes are row inserts and deletes, never a rewrite of the
-//! whole member list: an add of an existing member and a remove of a missing
-//! one change nothing and succeed (RFC 7644 §3.5.2.1), and concurrent
-//! single-member PATCHes of one group cannot lose each other's rows.
+//! whole member list. An add of an existing member and a remove of a
+//! missing one change nothing and succeed (RFC 7644 §3.5.2.1), and
+//! concurrent single-member PATCHes of one group cannot lose each other's rows.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -348,9 +348,10 @@ impl TenantStore {
                 self.remove_members(tx, ctx, group_id, &current).await
             }
             MemberChange::Replace(members) => {
-                // Entra is reported to send a full replace when a server
-                // returned members it had asked to exclude; it is applied as
-                // authoritative but logged, since it can drop many people.
+                // Vendors report that Entra sends a full replace after a server
+                // returned members it had asked to exclude. The replace is
+                // applied as authoritative but logged, because it can drop
+                // many people.
                 let current: BTreeSet<String> =
                     self.member_ids(tx, group_id).await?.into_iter().collect();
                 let wanted: BTreeSet<String> = members.iter().map(|m| m.value.clone()).collect();
@@ -433,8 +434,8 @@ impl TenantStore {
         let unique: BTreeSet<&str> = members.iter().map(|m| m.value.as_str()).collect();
         let unique: Vec<&str> = unique.into_iter().collect();
         // The insert takes the member type from the table the id is found in,
-        // so it checks that every id exists in this tenant in the same
-        // statement; ids it skipped are looked at only when there are any.
+        // so the same statement checks that every id exists in this tenant.
+        // Ids it skipped are looked up only when there are any.
         let mut inserted = Vec::new();
         for chunk in unique.chunks(300) {
             let list = placeholders(3, chunk.len());

@@ -52,7 +52,7 @@ impl Store {
         self.backend
     }
 
-    /// A handle for one tenant's data.
+    /// Returns a handle for one tenant's data.
     pub fn tenant(&self, tenant_id: &str) -> TenantStore {
         TenantStore {
             store: self.clone(),

@@ -1,5 +1,5 @@
-//! The provisioning log: one row per SCIM request, so a helpdesk can answer
-//! "why did Entra report an error?" without server log access.
+//! The provisioning log: one row per SCIM request, so a helpdesk can find
+//! out why Entra reported an error without access to the server log.
 
 use lockgate_domain::timestamp;
 use sqlx::Row;
@@ -29,7 +29,7 @@ pub struct LogEntry {
     pub at: String,
 }
 
-/// Which log entries to read, newest first.
+/// A selection of log entries, read newest first.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub failures_only: bool,

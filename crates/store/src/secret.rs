@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub struct Secret(String);
 
 impl Secret {
-    /// A new random secret with a readable prefix such as `lgs_`, which
+    /// Generates a random secret with a readable prefix such as `lgs_`, which
     /// secret scanners and people can recognise.
     pub fn generate(prefix: &str) -> Secret {
         let mut bytes = [0u8; 32];
@@ -30,7 +30,7 @@ impl Secret {
         Secret(text)
     }
 
-    /// The clear text, for showing once to the person who created it.
+    /// Returns the clear text, for showing once to the person who created it.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -370,7 +370,7 @@ pub(crate) fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
 }
 
 impl TenantStore {
-    /// The custom User extensions this tenant's users carry, with attribute
+    /// Lists the custom User extensions this tenant's users carry, with attribute
     /// names in the spelling of a document that has them, for `/Schemas`.
     pub async fn custom_extensions(
         &self,

@@ -32,9 +32,9 @@ pub(crate) struct SqliteTx {
 }
 
 impl Drop for SqliteTx {
-    /// A transaction left open (an error, or a dropped future) would stay
-    /// open on the pooled connection; closing the connection instead makes
-    /// SQLite roll it back.
+    /// Closes the connection when a transaction is still open (after an
+    /// error or a dropped future), because SQLite then rolls it back and the
+    /// pool never hands out a connection inside a stale transaction.
     fn drop(&mut self) {
         if self.began
             && let Some(conn) = self.conn.take()

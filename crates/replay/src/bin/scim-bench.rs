@@ -34,7 +34,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// What the server thread reports once it listens.
+/// The address and token the server thread reports once it listens.
 struct Started {
     origin: String,
     token: String,

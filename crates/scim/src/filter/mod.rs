@@ -30,7 +30,7 @@ pub struct AttrRef {
 }
 
 impl AttrRef {
-    /// The path as a SCIM client writes it, URN-qualified outside the core schema.
+    /// Writes the path as a SCIM client does, URN-qualified outside the core schema.
     pub fn path(&self, kind: ResourceKind) -> String {
         let mut path = match &self.schema {
             SchemaRef::Core => self.name.clone(),
@@ -43,13 +43,13 @@ impl AttrRef {
         path
     }
 
-    /// The lower-case key the store indexes this attribute's values under.
+    /// Returns the lower-case key the store indexes this attribute's values under.
     pub fn index_key(&self) -> String {
         index_key(&self.schema, &self.name, self.sub.as_deref())
     }
 }
 
-/// The lower-case index key for an attribute, shared by the writer of the
+/// Builds the lower-case index key for an attribute, shared by the writer of the
 /// value index and the filter compiler so both always agree.
 pub fn index_key(schema: &SchemaRef, name: &str, sub: Option<&str>) -> String {
     let mut key = match schema {

@@ -16,14 +16,14 @@ use super::ScimAuth;
 use crate::AppState;
 use crate::error::{SCIM_CONTENT_TYPE, ScimFailure};
 
-/// Which resource a response was about, for the provisioning log.
+/// The resource a response was about, recorded in the provisioning log.
 #[derive(Debug, Clone)]
 pub(crate) struct LoggedResource {
     pub kind: ResourceKind,
     pub id: Option<String>,
 }
 
-/// A SCIM JSON response.
+/// Builds a response with a SCIM JSON body.
 pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(
@@ -33,7 +33,7 @@ pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-/// A response about one resource, with `ETag` and, on create, `Location`
+/// Builds a response about one resource, with `ETag` and, on create, `Location`
 /// (RFC 7644 §3.3 and §3.14).
 pub(crate) fn resource_response(
     status: StatusCode,
@@ -62,7 +62,7 @@ pub(crate) fn resource_response(
     response
 }
 
-/// The scheme and host clients reach Lockgate at.
+/// Returns the scheme and host that clients reach Lockgate at.
 pub(crate) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.public_url {
         return url.trim_end_matches('/').to_string();

@@ -32,7 +32,7 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// A server on a fresh SQLite file.
+    /// Starts a server on a fresh SQLite file.
     pub async fn spawn() -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
@@ -41,7 +41,7 @@ impl TestApp {
         Self::start(store, Some(dir)).await
     }
 
-    /// A server on a fresh PostgreSQL database, or `None` when no server is
+    /// Starts a server on a fresh PostgreSQL database, or returns `None` when no server is
     /// configured. The test command always configures one.
     pub async fn spawn_postgres() -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("LOCKGATE_TEST_POSTGRES_URL") else {
@@ -235,7 +235,7 @@ pub async fn send_with(
     (status, value)
 }
 
-/// A PatchOp body.
+/// Wraps operations in a PatchOp body.
 pub fn patch_op(operations: Value) -> Value {
     serde_json::json!({"schemas": [PATCH_URN], "Operations": operations})
 }
