@@ -27,6 +27,7 @@ impl From<StoreError> for ScimFailure {
         ScimFailure(match err {
             StoreError::NotFound(what) => ScimError::not_found(format!("{what} not found")),
             StoreError::Conflict(detail) => ScimError::uniqueness(detail),
+            StoreError::Invalid(detail) => ScimError::invalid_value(detail),
             StoreError::Scim(scim) => scim,
             other => {
                 tracing::error!(error = %other, "storage failed");
@@ -86,6 +87,9 @@ impl From<StoreError> for ApiFailure {
             StoreError::Conflict(detail) => {
                 ApiFailure::new(StatusCode::CONFLICT, "conflict", detail)
             }
+            StoreError::Invalid(detail) => {
+                ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+            }
             other => {
                 tracing::error!(error = %other, "storage failed");
                 ApiFailure::new(
@@ -95,6 +99,16 @@ impl From<StoreError> for ApiFailure {
                 )
             }
         }
+    }
+}
+
+impl ApiFailure {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiFailure::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`App::serve`] runs it on any listener, which is how tests start it on
 //! port 0 with a database of their own.
 
+mod access;
 mod admin;
 mod error;
 mod oauth;

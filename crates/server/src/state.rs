@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use lockgate_store::{Store, StoreError, Tenant};
 
+use crate::access::Access;
 use crate::provisioning_log::Sink;
 
 /// Server settings that come from configuration.
@@ -38,12 +39,14 @@ pub struct AppState {
     pub(crate) store: Store,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) log: Sink,
+    pub(crate) access: Access,
     tenants: Arc<RwLock<HashMap<String, Tenant>>>,
 }
 
 impl AppState {
     pub(crate) fn new(store: Store, config: ServerConfig, log: Sink) -> Self {
         Self {
+            access: Access::new(store.clone()),
             store,
             config: Arc::new(config),
             log,

@@ -19,6 +19,10 @@ pub enum CredentialKind {
     #[serde(rename = "oauth_client")]
     OAuthClient,
     AccessToken,
+    /// Admin API access for one tenant.
+    AdminToken,
+    /// A locker bank controller; its scope is the bank.
+    DeviceToken,
 }
 
 impl CredentialKind {
@@ -27,6 +31,8 @@ impl CredentialKind {
             CredentialKind::ScimToken => "scim_token",
             CredentialKind::OAuthClient => "oauth_client",
             CredentialKind::AccessToken => "access_token",
+            CredentialKind::AdminToken => "admin_token",
+            CredentialKind::DeviceToken => "device_token",
         }
     }
 
@@ -35,6 +41,8 @@ impl CredentialKind {
             "scim_token" => Ok(CredentialKind::ScimToken),
             "oauth_client" => Ok(CredentialKind::OAuthClient),
             "access_token" => Ok(CredentialKind::AccessToken),
+            "admin_token" => Ok(CredentialKind::AdminToken),
+            "device_token" => Ok(CredentialKind::DeviceToken),
             other => Err(StoreError::Corrupt(format!(
                 "unknown credential kind {other:?}"
             ))),
@@ -49,6 +57,8 @@ pub struct CredentialInfo {
     pub tenant_id: String,
     pub kind: CredentialKind,
     pub client_id: Option<String>,
+    /// The bank of a device token.
+    pub scope: Option<String>,
     pub created_at: String,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
@@ -60,6 +70,8 @@ pub struct Authenticated {
     pub tenant_id: String,
     pub credential_id: String,
     pub kind: CredentialKind,
+    /// The bank of a device token.
+    pub scope: Option<String>,
 }
 
 #[derive(Debug)]
@@ -78,6 +90,8 @@ pub struct AccessToken {
 const SCIM_TOKEN_PREFIX: &str = "lgs_";
 const CLIENT_SECRET_PREFIX: &str = "lgc_";
 const ACCESS_TOKEN_PREFIX: &str = "lga_";
+const ADMIN_TOKEN_PREFIX: &str = "lgadm_";
+const DEVICE_TOKEN_PREFIX: &str = "lgd_";
 
 fn info_from_row(row: &AnyRow) -> Result<CredentialInfo, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -86,6 +100,7 @@ fn info_from_row(row: &AnyRow) -> Result<CredentialInfo, StoreError> {
         tenant_id: row.try_get("tenant_id")?,
         kind: CredentialKind::parse(&kind)?,
         client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -104,6 +119,7 @@ impl Store {
         secret: &Secret,
         client_id: Option<&str>,
         parent_id: Option<&str>,
+        scope: Option<&str>,
         expires_at: Option<String>,
     ) -> Result<CredentialInfo, StoreError> {
         let info = CredentialInfo {
@@ -111,13 +127,14 @@ impl Store {
             tenant_id: tenant_id.to_string(),
             kind,
             client_id: client_id.map(str::to_string),
+            scope: scope.map(str::to_string),
             created_at: timestamp::now(),
             expires_at,
             revoked_at: None,
         };
         sqlx::query(
-            "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, scope, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&info.id)
         .bind(tenant_id)
@@ -125,6 +142,7 @@ impl Store {
         .bind(secret.hash())
         .bind(client_id)
         .bind(parent_id)
+        .bind(scope)
         .bind(&info.created_at)
         .bind(&info.expires_at)
         .execute(&self.writer)
@@ -143,6 +161,7 @@ impl Store {
                 tenant_id,
                 CredentialKind::ScimToken,
                 &secret,
+                None,
                 None,
                 None,
                 None,
@@ -221,7 +240,7 @@ impl Store {
         tenant_id: &str,
     ) -> Result<Vec<CredentialInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, kind, client_id, created_at, expires_at, revoked_at FROM credentials \
+            "SELECT id, tenant_id, kind, client_id, scope, created_at, expires_at, revoked_at FROM credentials \
              WHERE tenant_id = $1 AND kind <> 'access_token' ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant_id)
@@ -236,7 +255,7 @@ impl Store {
         kind: CredentialKind,
     ) -> Result<Vec<CredentialInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, kind, client_id, created_at, expires_at, revoked_at FROM credentials \
+            "SELECT id, tenant_id, kind, client_id, scope, created_at, expires_at, revoked_at FROM credentials \
              WHERE tenant_id = $1 AND kind = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3) \
              ORDER BY created_at DESC, id DESC",
         )
@@ -278,6 +297,7 @@ impl Store {
             tenant_id: tenant_id.to_string(),
             credential_id: row.try_get("id")?,
             kind: CredentialKind::parse(&kind)?,
+            scope: None,
         };
         // A token that expires sooner than the cache lifetime is cached only
         // until it expires.
@@ -296,6 +316,69 @@ impl Store {
         Ok(Some(auth))
     }
 
+    /// Creates a token for the tenant's admin API. The secret is returned once.
+    pub async fn create_admin_token(
+        &self,
+        tenant_id: &str,
+    ) -> Result<(CredentialInfo, Secret), StoreError> {
+        let secret = Secret::generate(ADMIN_TOKEN_PREFIX);
+        let kind = CredentialKind::AdminToken;
+        let info = self
+            .insert_credential(tenant_id, kind, &secret, None, None, None, None)
+            .await?;
+        Ok((info, secret))
+    }
+
+    /// Creates a token for the controller of `bank_id`. The secret is
+    /// returned once.
+    pub async fn create_device_token(
+        &self,
+        tenant_id: &str,
+        bank_id: &str,
+    ) -> Result<(CredentialInfo, Secret), StoreError> {
+        let secret = Secret::generate(DEVICE_TOKEN_PREFIX);
+        let kind = CredentialKind::DeviceToken;
+        let info = self
+            .insert_credential(tenant_id, kind, &secret, None, None, Some(bank_id), None)
+            .await?;
+        Ok((info, secret))
+    }
+
+    /// Finds the valid admin or device token matching `token`, in any
+    /// tenant: device requests carry no tenant in their path, and token
+    /// hashes are unique across tenants.
+    pub async fn authenticate_token(
+        &self,
+        kind: CredentialKind,
+        token: &str,
+    ) -> Result<Option<Authenticated>, StoreError> {
+        let hash = hash_secret(token);
+        let key = format!("{}:{hash}", kind.as_str());
+        if let Some(auth) = self.credential_cache.get(&key) {
+            return Ok(Some(auth));
+        }
+        let row = sqlx::query(
+            "SELECT id, tenant_id, scope FROM credentials \
+             WHERE secret_hash = $1 AND kind = $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(&hash)
+        .bind(kind.as_str())
+        .bind(timestamp::now())
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let auth = Authenticated {
+            tenant_id: row.try_get("tenant_id")?,
+            credential_id: row.try_get("id")?,
+            kind,
+            scope: row.try_get("scope")?,
+        };
+        self.credential_cache
+            .insert(key, auth.clone(), crate::credential_cache::TTL);
+        Ok(Some(auth))
+    }
+
     /// Creates an OAuth 2.0 client for the tenant's token endpoint.
     pub async fn create_oauth_client(&self, tenant_id: &str) -> Result<OAuthClient, StoreError> {
         let client_id = format!("lgcid_{}", uuid::Uuid::new_v4().simple());
@@ -306,6 +389,7 @@ impl Store {
                 CredentialKind::OAuthClient,
                 &client_secret,
                 Some(&client_id),
+                None,
                 None,
                 None,
             )
@@ -350,6 +434,7 @@ impl Store {
             &token,
             None,
             Some(&parent),
+            None,
             Some(later(lifetime)),
         )
         .await?;

@@ -2,6 +2,10 @@ use lockgate_scim::ScimError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The request names a value that cannot be stored; the message names
+    /// the value and the fix.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0} not found")]
     NotFound(String),
     /// A uniqueness rule would be broken; the message names the value.

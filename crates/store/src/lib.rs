@@ -6,6 +6,7 @@
 //! Every query on tenant data names the tenant in its `WHERE` clause; the
 //! [`TenantStore`] handle is the only way to reach that data.
 
+mod audit;
 mod batch;
 mod connect;
 mod credential_cache;
@@ -23,6 +24,7 @@ mod values;
 mod write_tx;
 mod writer;
 
+pub use audit::AuditDraft;
 pub use connect::{Backend, StoreOptions, redact as redact_url};
 pub use credentials::{AccessToken, Authenticated, CredentialInfo, CredentialKind, OAuthClient};
 pub use error::StoreError;

@@ -1,23 +1,14 @@
-//! The admin API. For now it serves the provisioning log; it authenticates
-//! with the tenant's SCIM credentials, since whoever holds them already
-//! controls the tenant's identities.
-// NOTE: admin routes move to single sign-on with role checks once the
-// OIDC relying party lands; the SCIM credential is an interim gate.
+//! The provisioning log, read by the helpdesk to answer why the identity
+//! provider reported an error.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
 use lockgate_store::{LogEntry, LogQuery, Tenant};
 
 use crate::AppState;
 use crate::error::ApiFailure;
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/tenants/{tenant}/provisioning-log", get(provisioning_log))
-}
 
 async fn authenticate(
     state: &AppState,
@@ -47,7 +38,7 @@ async fn authenticate(
 
 /// `GET /admin/v1/tenants/{tenant}/provisioning-log?failures=true&resource=ID&before=SEQ&limit=N`,
 /// newest first.
-async fn provisioning_log(
+pub(crate) async fn provisioning_log(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     headers: HeaderMap,

@@ -1,0 +1,202 @@
+//! Appending to and reading the per-tenant audit chain.
+//!
+//! Records are sealed (numbered and hashed onto the record before) inside
+//! the write transaction that makes the change they describe, so a record
+//! exists exactly when its change does. On SQLite the write thread already
+//! runs one transaction at a time. On PostgreSQL a transaction-scoped
+//! advisory lock on the tenant orders appends from several nodes, so two
+//! nodes never seal onto the same head.
+
+use lockgate_domain::audit::{Actor, AuditRecord};
+use lockgate_domain::timestamp;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::batch::{Batch, opt, text};
+use crate::filter_sql::Bind;
+use crate::write_tx::WriteTx;
+use crate::{Backend, Store, StoreError, TenantStore};
+
+/// An audit record before it is sealed onto its tenant's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    pub actor: Actor,
+    /// The request, admin action or device message that caused the change.
+    pub source: Option<String>,
+    pub action: String,
+    pub subject: String,
+    pub detail: Value,
+}
+
+/// Rows per multi-row insert; keeps each statement under SQLite's limit of
+/// 32,766 bound values.
+const ROWS_PER_INSERT: usize = 200;
+
+/// Seals `drafts` onto the tenant's chain inside `tx` and returns the
+/// sequence number of the last one.
+pub(crate) async fn append_in(
+    tx: &mut WriteTx,
+    backend: Backend,
+    tenant_id: &str,
+    drafts: Vec<AuditDraft>,
+) -> Result<Option<i64>, StoreError> {
+    if drafts.is_empty() {
+        return Ok(None);
+    }
+    if backend == Backend::Postgres {
+        tx.fetch_all(
+            "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS lock",
+            vec![text(tenant_id)],
+        )
+        .await?;
+    }
+    let head = tx
+        .fetch_optional(
+            "SELECT tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash \
+             FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+            vec![text(tenant_id)],
+        )
+        .await?
+        .map(|row| record_from_row(&row))
+        .transpose()?;
+
+    let at = timestamp::now();
+    let mut previous = head;
+    let mut sealed = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let mut record = AuditRecord {
+            tenant_id: tenant_id.to_string(),
+            seq: 0,
+            at: at.clone(),
+            actor: draft.actor,
+            source: draft.source,
+            action: draft.action,
+            subject: draft.subject,
+            detail: draft.detail,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        record.seal_after(previous.as_ref());
+        previous = Some(record.clone());
+        sealed.push(record);
+    }
+    let last = sealed.last().map(|record| record.seq);
+    tx.write(insert_batch(&sealed)?).await?;
+    Ok(last)
+}
+
+fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {
+    let mut batch = Batch::default();
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash) VALUES ",
+        );
+        let mut binds: Vec<Bind> = Vec::with_capacity(chunk.len() * 10);
+        for (i, record) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let base = i * 10;
+            let placeholders: Vec<String> = (1..=10).map(|n| format!("${}", base + n)).collect();
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+            let actor = serde_json::to_string(&record.actor)
+                .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))?;
+            binds.extend([
+                text(&record.tenant_id),
+                Bind::Int(record.seq),
+                text(&record.at),
+                text(actor),
+                opt(record.source.as_deref()),
+                text(&record.action),
+                text(&record.subject),
+                text(record.detail.to_string()),
+                text(&record.prev_hash),
+                text(&record.hash),
+            ]);
+        }
+        batch.push(sql, binds);
+    }
+    Ok(batch)
+}
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let actor: String = row.try_get("actor")?;
+    let detail: String = row.try_get("detail")?;
+    let seq: i64 = row.try_get("seq")?;
+    Ok(AuditRecord {
+        tenant_id: row.try_get("tenant_id")?,
+        seq,
+        at: row.try_get("at")?,
+        actor: serde_json::from_str(&actor)
+            .map_err(|e| StoreError::Corrupt(format!("audit record {seq}: actor: {e}")))?,
+        source: row.try_get("source")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| StoreError::Corrupt(format!("audit record {seq}: detail: {e}")))?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+impl Store {
+    /// Appends records for several tenants in one transaction, as the
+    /// decision path does to commit many opens at once. Returns the last
+    /// sequence number written for each tenant, in the order first seen.
+    pub async fn append_audit_batch(
+        &self,
+        drafts: Vec<(String, AuditDraft)>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let store = self.clone();
+        self.run_write(move || async move {
+            let mut by_tenant: Vec<(String, Vec<AuditDraft>)> = Vec::new();
+            for (tenant_id, draft) in drafts {
+                match by_tenant.iter_mut().find(|(id, _)| *id == tenant_id) {
+                    Some((_, list)) => list.push(draft),
+                    None => by_tenant.push((tenant_id, vec![draft])),
+                }
+            }
+            let mut tx = WriteTx::begin(&store).await?;
+            let mut heads = Vec::with_capacity(by_tenant.len());
+            for (tenant_id, list) in by_tenant {
+                if let Some(seq) = append_in(&mut tx, store.backend, &tenant_id, list).await? {
+                    heads.push((tenant_id, seq));
+                }
+            }
+            tx.commit().await?;
+            Ok(heads)
+        })
+        .await
+    }
+}
+
+impl TenantStore {
+    /// Appends records in a transaction of their own.
+    pub async fn append_audit(&self, drafts: Vec<AuditDraft>) -> Result<Option<i64>, StoreError> {
+        let tenant_id = self.tenant_id.clone();
+        let drafts = drafts.into_iter().map(|d| (tenant_id.clone(), d)).collect();
+        let heads = self.store.append_audit_batch(drafts).await?;
+        Ok(heads.into_iter().next().map(|(_, seq)| seq))
+    }
+
+    /// Records after `after_seq` in chain order, at most `limit`.
+    pub async fn audit_records(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash \
+             FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(&self.tenant_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.store.reader)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+}
