@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use lockgate_domain::Slug;
 use lockgate_server::App;
-use lockgate_store::{LogQuery, Store, StoreOptions, Tenant};
+use lockgate_store::{CredentialKind, LogQuery, Store, StoreOptions, Tenant};
 use serde_json::json;
 
 use crate::config::Config;
@@ -20,7 +20,7 @@ pub struct Context {
 }
 
 impl Context {
-    async fn store(&self) -> Result<Store> {
+    pub(crate) async fn store(&self) -> Result<Store> {
         let url = self.config.database_url(&self.data_dir);
         let options = StoreOptions {
             url: url.clone(),
@@ -35,7 +35,7 @@ impl Context {
         })
     }
 
-    async fn tenant(&self, store: &Store, slug: &str) -> Result<Tenant> {
+    pub(crate) async fn tenant(&self, store: &Store, slug: &str) -> Result<Tenant> {
         store.tenant_by_slug(slug).await?.with_context(|| {
             format!("tenant {slug:?} not found; list tenants with `lockgate tenant list`")
         })
@@ -117,11 +117,12 @@ pub async fn shutdown_signal() {
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
-    /// Create a tenant and its first SCIM secret token.
+    /// Create a tenant with its first SCIM secret token and admin token.
     Create {
         /// Short name used in URLs, such as st-marys.
         slug: String,
-        /// Print JSON (keys scim_base_url, scim_token) for scripts.
+        /// Print JSON (keys tenant, scim_base_url, scim_token, scim_token_id,
+        /// admin_token, admin_token_id) for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -136,6 +137,7 @@ pub async fn tenant(ctx: Context, command: TenantCommand) -> Result<ExitCode> {
             let slug = Slug::parse(&slug)?;
             let tenant = store.create_tenant(&slug).await?;
             let (info, secret) = store.create_scim_token(&tenant.id).await?;
+            let (admin_info, admin_secret) = store.create_admin_token(&tenant.id).await?;
             let base = ctx.scim_base_url(slug.as_str());
             if json {
                 let out = json!({
@@ -143,13 +145,16 @@ pub async fn tenant(ctx: Context, command: TenantCommand) -> Result<ExitCode> {
                     "scim_base_url": base,
                     "scim_token": secret.expose(),
                     "scim_token_id": info.id,
+                    "admin_token": admin_secret.expose(),
+                    "admin_token_id": admin_info.id,
                 });
                 println!("{out}");
             } else {
                 println!("Created tenant {slug}.");
                 println!("Tenant URL (SCIM base URL): {base}");
                 println!("Secret Token: {}", secret.expose());
-                println!("The token is shown once; Lockgate keeps only its hash.");
+                println!("Admin token: {}", admin_secret.expose());
+                println!("The tokens are shown once because Lockgate keeps only their hashes.");
             }
         }
         TenantCommand::List => {
@@ -197,17 +202,55 @@ pub enum ScimTokenCommand {
     },
 }
 
-fn print_secret(json: bool, base: &str, id: &str, token: &str) {
+/// Prints a new token, which is shown only once: `fields` as one JSON
+/// object with `--json`, else the id and the token after `label`.
+fn print_secret(json: bool, fields: serde_json::Value, label: &str, id: &str, token: &str) {
     if json {
-        println!(
-            "{}",
-            json!({"scim_base_url": base, "scim_token": token, "scim_token_id": id})
-        );
+        println!("{fields}");
     } else {
         println!("Token id: {id}");
-        println!("Secret Token: {token}");
+        println!("{label}: {token}");
         println!("The token is shown once; Lockgate keeps only its hash.");
     }
+}
+
+fn print_scim_secret(json: bool, base: &str, id: &str, token: &str) {
+    let fields = json!({"scim_base_url": base, "scim_token": token, "scim_token_id": id});
+    print_secret(json, fields, "Secret Token", id, token);
+}
+
+/// Prints the tenant's credentials of `kinds` as JSON lines, newest first.
+async fn print_credentials(store: &Store, tenant_id: &str, kinds: &[CredentialKind]) -> Result<()> {
+    for credential in store.list_credentials(tenant_id).await? {
+        if kinds.contains(&credential.kind) {
+            println!("{}", serde_json::to_string(&credential)?);
+        }
+    }
+    Ok(())
+}
+
+/// Revokes credential `id` after checking that it is a `kind` credential of
+/// the tenant, so that `admin-token revoke` cannot revoke a SCIM token or
+/// a device token by mistake.
+async fn revoke_of_kind(
+    store: &Store,
+    tenant_id: &str,
+    kind: CredentialKind,
+    command: &str,
+    id: &str,
+) -> Result<()> {
+    let credentials = store.list_credentials(tenant_id).await?;
+    let Some(found) = credentials.iter().find(|c| c.id == id && c.kind == kind) else {
+        anyhow::bail!(
+            "{command} {id:?} not found in this tenant. List them with `lockgate {command} list TENANT`."
+        );
+    };
+    if let Some(at) = &found.revoked_at {
+        anyhow::bail!("{command} {id:?} was already revoked at {at}.");
+    }
+    store.revoke_credential(tenant_id, id).await?;
+    println!("Revoked {id}.");
+    Ok(())
 }
 
 pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitCode> {
@@ -216,7 +259,7 @@ pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitC
         ScimTokenCommand::Create { tenant, json } => {
             let t = ctx.tenant(&store, &tenant).await?;
             let (info, secret) = store.create_scim_token(&t.id).await?;
-            print_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
+            print_scim_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
         }
         ScimTokenCommand::Rotate {
             tenant,
@@ -228,7 +271,7 @@ pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitC
             let (info, secret) = store
                 .rotate_scim_token(&t.id, Duration::from_secs(hours * 3600))
                 .await?;
-            print_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
+            print_scim_secret(json, &ctx.scim_base_url(&tenant), &info.id, secret.expose());
             if !json {
                 println!(
                     "The previous token stays valid for {hours} hours; revoke it sooner with `lockgate scim-token revoke`."
@@ -242,9 +285,112 @@ pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitC
         }
         ScimTokenCommand::List { tenant } => {
             let t = ctx.tenant(&store, &tenant).await?;
-            for c in store.list_credentials(&t.id).await? {
-                println!("{}", serde_json::to_string(&c)?);
+            let kinds = [CredentialKind::ScimToken, CredentialKind::OAuthClient];
+            print_credentials(&store, &t.id, &kinds).await?;
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token for the tenant's admin API, which gives full control of the tenant.
+    Create {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Print JSON (keys admin_token, id) for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an admin token by id.
+    Revoke {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Token id, as shown by `lockgate admin-token list`.
+        id: String,
+    },
+    /// List admin tokens without their secrets.
+    List {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+    },
+}
+
+pub async fn admin_token(ctx: Context, command: AdminTokenCommand) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    let kind = CredentialKind::AdminToken;
+    match command {
+        AdminTokenCommand::Create { tenant, json } => {
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            let (info, secret) = store.create_admin_token(&tenant_record.id).await?;
+            let token = secret.expose();
+            let fields = json!({"admin_token": token, "id": info.id});
+            print_secret(json, fields, "Admin token", &info.id, token);
+        }
+        AdminTokenCommand::Revoke { tenant, id } => {
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            revoke_of_kind(&store, &tenant_record.id, kind, "admin-token", &id).await?;
+        }
+        AdminTokenCommand::List { tenant } => {
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            print_credentials(&store, &tenant_record.id, &[kind]).await?;
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum DeviceTokenCommand {
+    /// Create a token for the controller of one locker bank.
+    Create {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Id of the bank whose controller uses the token.
+        #[arg(long, value_name = "BANK")]
+        bank: String,
+        /// Print JSON (keys device_token, id) for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device token by id.
+    Revoke {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+        /// Token id, as shown by `lockgate device-token list`.
+        id: String,
+    },
+    /// List device tokens and their banks (the `scope` key) without their secrets.
+    List {
+        /// Tenant slug, as given to `lockgate tenant create`.
+        tenant: String,
+    },
+}
+
+pub async fn device_token(ctx: Context, command: DeviceTokenCommand) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    let kind = CredentialKind::DeviceToken;
+    match command {
+        DeviceTokenCommand::Create { tenant, bank, json } => {
+            if bank.trim().is_empty() {
+                anyhow::bail!("--bank is empty. Give the id of the locker bank.");
             }
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            // NOTE: the bank id is stored as given, without checking that the
+            // bank exists, because the store has no bank lookup yet.
+            let (info, secret) = store.create_device_token(&tenant_record.id, &bank).await?;
+            let token = secret.expose();
+            let fields = json!({"device_token": token, "id": info.id});
+            print_secret(json, fields, "Device token", &info.id, token);
+        }
+        DeviceTokenCommand::Revoke { tenant, id } => {
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            revoke_of_kind(&store, &tenant_record.id, kind, "device-token", &id).await?;
+        }
+        DeviceTokenCommand::List { tenant } => {
+            let tenant_record = ctx.tenant(&store, &tenant).await?;
+            print_credentials(&store, &tenant_record.id, &[kind]).await?;
         }
     }
     store.close().await;

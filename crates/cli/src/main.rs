@@ -1,7 +1,9 @@
 //! The `lockgate` binary.
 
+mod audit;
 mod commands;
 mod config;
+mod import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +56,18 @@ enum Command {
     /// Show a tenant's provisioning log, newest first.
     #[command(name = "provisioning-log")]
     ProvisioningLog(commands::LogArgs),
+    /// Manage a tenant's admin API tokens.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(commands::AdminTokenCommand),
+    /// Manage the tokens of a tenant's locker bank controllers.
+    #[command(subcommand, name = "device-token")]
+    DeviceToken(commands::DeviceTokenCommand),
+    /// Verify or export a tenant's tamper-evident audit chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Import sites, zones, banks and lockers from a CSV or TOML file; a
+    /// file with any bad row imports nothing.
+    Import(import::ImportArgs),
     /// Check that a running server is ready; exits 0 when it is.
     Healthcheck {
         /// Base URL of the server; defaults to the configured listen address.
@@ -99,6 +113,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ScimToken(command) => commands::scim_token(ctx, command).await,
         Command::OAuthClient(command) => commands::oauth_client(ctx, command).await,
         Command::ProvisioningLog(args) => commands::provisioning_log(ctx, args).await,
+        Command::AdminToken(command) => commands::admin_token(ctx, command).await,
+        Command::DeviceToken(command) => commands::device_token(ctx, command).await,
+        Command::Audit(command) => audit::audit(ctx, command).await,
+        Command::Import(args) => import::import(ctx, args).await,
         Command::Healthcheck { url } => commands::healthcheck(ctx, url).await,
     }
 }

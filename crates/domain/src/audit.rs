@@ -4,7 +4,8 @@
 //!
 //! Removing records from the end leaves a shorter chain that is still
 //! valid. Detecting that needs the last hash kept outside the database (an
-//! export, a log line), which [`verify`] accepts as `expected_head`.
+//! export, a log line), which [`verify`] and [`ChainVerifier`] accept as
+//! `expected_head`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -121,45 +122,125 @@ pub enum ChainError {
     #[error("audit record {seq} belongs to another tenant")]
     ForeignTenant { seq: i64 },
     #[error(
-        "the chain ends at hash {actual}, not at the expected {expected}: records were removed from its end"
+        "no audit record has the expected head hash {expected}, and the chain ends at record \
+         {last_seq} with hash {actual}, so records were removed from its end or the expected \
+         head belongs to another tenant or database"
     )]
-    HeadMismatch { expected: String, actual: String },
+    HeadMismatch {
+        expected: String,
+        actual: String,
+        /// The last record of the chain, 0 when it is empty.
+        last_seq: i64,
+    },
 }
 
-/// Checks one tenant's records, in `seq` order, from the first.
-pub fn verify(
-    tenant_id: &str,
-    records: &[AuditRecord],
-    expected_head: Option<&str>,
-) -> Result<(), ChainError> {
-    let mut previous: Option<&AuditRecord> = None;
-    for record in records {
-        if record.tenant_id != tenant_id {
+/// A chain check that takes one tenant's records one at a time, in `seq`
+/// order from the first, so a caller can stream a log of any length
+/// through it in pages.
+///
+/// The expected head passes when any checked record has that hash (or it
+/// is [`GENESIS`]), not only the last one: records appended after the head
+/// was written down are a longer valid chain, not a sign of tampering.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    tenant_id: String,
+    expected_head: Option<String>,
+    /// The `seq` of the record whose hash is `expected_head`, once seen.
+    expected_head_seq: Option<i64>,
+    last_seq: i64,
+    head: String,
+    records: u64,
+}
+
+impl ChainVerifier {
+    /// Starts a check of `tenant_id`'s chain that, when `expected_head` is
+    /// given, also requires a record with that hash.
+    pub fn new(tenant_id: &str, expected_head: Option<&str>) -> Self {
+        let expected_head_seq = (expected_head == Some(GENESIS)).then_some(0);
+        ChainVerifier {
+            tenant_id: tenant_id.to_string(),
+            expected_head: expected_head.map(str::to_string),
+            expected_head_seq,
+            last_seq: 0,
+            head: GENESIS.to_string(),
+            records: 0,
+        }
+    }
+
+    /// Checks the next record against the ones before it. After an error
+    /// the verifier stays at the last good record, so callers stop at the
+    /// first error.
+    pub fn push(&mut self, record: &AuditRecord) -> Result<(), ChainError> {
+        if record.tenant_id != self.tenant_id {
             return Err(ChainError::ForeignTenant { seq: record.seq });
         }
-        let expected_prev = previous.map_or(GENESIS, |p| p.hash.as_str());
-        let expected_seq = previous.map_or(1, |p| p.seq + 1);
-        if record.prev_hash != expected_prev || record.seq != expected_seq {
+        if record.prev_hash != self.head || record.seq != self.last_seq + 1 {
             return Err(ChainError::Broken {
                 seq: record.seq,
-                previous: previous.map_or(0, |p| p.seq),
+                previous: self.last_seq,
             });
         }
         if record.compute_hash() != record.hash {
             return Err(ChainError::Altered { seq: record.seq });
         }
-        previous = Some(record);
+        if self.expected_head.as_deref() == Some(record.hash.as_str()) {
+            self.expected_head_seq = Some(record.seq);
+        }
+        self.last_seq = record.seq;
+        self.head.clone_from(&record.hash);
+        self.records += 1;
+        Ok(())
     }
-    if let Some(expected) = expected_head {
-        let actual = previous.map_or(GENESIS, |p| p.hash.as_str());
-        if actual != expected {
-            return Err(ChainError::HeadMismatch {
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
+
+    /// Returns the number of records that passed so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Returns the hash of the last record that passed, or [`GENESIS`]
+    /// before the first.
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// Returns the `seq` of the last record that passed, or 0 before the first.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// Returns the `seq` of the record with the expected head hash, 0 for
+    /// [`GENESIS`], or `None` while no checked record has it.
+    pub fn expected_head_seq(&self) -> Option<i64> {
+        self.expected_head_seq
+    }
+
+    /// Ends the check after the last record: fails when an expected head
+    /// was given and no checked record has it.
+    pub fn finish(&self) -> Result<(), ChainError> {
+        match &self.expected_head {
+            Some(expected) if self.expected_head_seq.is_none() => Err(ChainError::HeadMismatch {
+                expected: expected.clone(),
+                actual: self.head.clone(),
+                last_seq: self.last_seq,
+            }),
+            _ => Ok(()),
         }
     }
-    Ok(())
+}
+
+/// Checks one tenant's records, in `seq` order, from the first. With
+/// `expected_head`, one of the records must have that hash, as
+/// [`ChainVerifier`] describes.
+pub fn verify(
+    tenant_id: &str,
+    records: &[AuditRecord],
+    expected_head: Option<&str>,
+) -> Result<(), ChainError> {
+    let mut verifier = ChainVerifier::new(tenant_id, expected_head);
+    for record in records {
+        verifier.push(record)?;
+    }
+    verifier.finish()
 }
 
 #[cfg(test)]
@@ -268,6 +349,102 @@ mod tests {
             verify("t1", &records, None),
             Err(ChainError::ForeignTenant { seq: 2 })
         );
+    }
+
+    #[test]
+    fn head_of_longer_chain_passes() {
+        let records = chain(5);
+        let head = records[2].hash.clone();
+        assert_eq!(
+            verify("t1", &records, Some(&head)),
+            Ok(()),
+            "records appended after the head was written down are valid"
+        );
+    }
+
+    #[test]
+    fn head_mismatch_names_last_record() {
+        let records = chain(3);
+        let error = verify("t1", &records, Some("ab12")).unwrap_err();
+        assert_eq!(
+            error,
+            ChainError::HeadMismatch {
+                expected: "ab12".into(),
+                actual: records[2].hash.clone(),
+                last_seq: 3,
+            }
+        );
+        assert!(error.to_string().contains("record 3"), "{error}");
+    }
+
+    #[test]
+    fn verifier_counts_and_tracks_head() {
+        let records = chain(4);
+        let mut verifier = ChainVerifier::new("t1", Some(&records[1].hash));
+        assert_eq!(verifier.head(), GENESIS);
+        assert_eq!(verifier.expected_head_seq(), None);
+        for record in &records {
+            verifier.push(record).unwrap();
+        }
+        assert_eq!(verifier.records(), 4);
+        assert_eq!(verifier.last_seq(), 4);
+        assert_eq!(verifier.head(), records[3].hash);
+        assert_eq!(verifier.expected_head_seq(), Some(2));
+        assert_eq!(verifier.finish(), Ok(()));
+    }
+
+    #[test]
+    fn verifier_matches_verify_across_pages() {
+        let records = chain(10);
+        let mut verifier = ChainVerifier::new("t1", None);
+        for page in records.chunks(3) {
+            for record in page {
+                verifier.push(record).unwrap();
+            }
+        }
+        assert_eq!(verifier.finish(), verify("t1", &records, None));
+        assert_eq!(verifier.head(), records[9].hash);
+    }
+
+    #[test]
+    fn verifier_stays_at_last_good_record() {
+        let mut records = chain(4);
+        records[2].action = "user_deleted".into();
+        let mut verifier = ChainVerifier::new("t1", None);
+        verifier.push(&records[0]).unwrap();
+        verifier.push(&records[1]).unwrap();
+        assert_eq!(
+            verifier.push(&records[2]),
+            Err(ChainError::Altered { seq: 3 })
+        );
+        assert_eq!(verifier.records(), 2);
+        assert_eq!(verifier.last_seq(), 2);
+        assert_eq!(verifier.head(), records[1].hash);
+    }
+
+    #[test]
+    fn verifier_rejects_chain_not_from_genesis() {
+        let records = chain(3);
+        let mut verifier = ChainVerifier::new("t1", None);
+        assert_eq!(
+            verifier.push(&records[1]),
+            Err(ChainError::Broken {
+                seq: 2,
+                previous: 0
+            })
+        );
+    }
+
+    #[test]
+    fn empty_chain_expects_genesis() {
+        let verifier = ChainVerifier::new("t1", Some(GENESIS));
+        assert_eq!(verifier.expected_head_seq(), Some(0));
+        assert_eq!(verifier.finish(), Ok(()));
+        let other = ChainVerifier::new("t1", Some(&chain(1)[0].hash));
+        assert!(matches!(
+            other.finish(),
+            Err(ChainError::HeadMismatch { last_seq: 0, .. })
+        ));
     }
 
     #[test]

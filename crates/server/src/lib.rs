@@ -7,7 +7,10 @@
 
 mod access;
 mod admin;
+mod app_api;
+mod device;
 mod error;
+mod limit;
 mod oauth;
 mod provisioning_log;
 mod scim;
@@ -67,6 +70,8 @@ impl App {
             .nest("/scim/v2/{tenant}", scim::router(self.state.clone()))
             .nest("/oauth/{tenant}", oauth::router())
             .nest("/admin/v1", admin::router())
+            .nest("/device/v1", device::router())
+            .nest("/app/v1", app_api::router())
             .with_state(self.state.clone())
             .layer(CatchPanicLayer::custom(error::panic_response))
             .layer(TimeoutLayer::with_status_code(
@@ -86,11 +91,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
+        let engine = self
+            .state
+            .access
+            .start()
+            .await
+            .map_err(std::io::Error::other)?;
         let pruning = provisioning_log::spawn_pruning(self.state.clone());
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         pruning.abort();
+        engine.abort();
         let store = self.state.store.clone();
         drop(self.state);
         self.log_writer.finish().await;

@@ -1,6 +1,7 @@
 //! Shared server state and configuration.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub struct ServerConfig {
     pub access_token_lifetime: Duration,
     /// How long provisioning log entries are kept.
     pub provisioning_log_retention: Duration,
+    /// Seconds added to the wall clock for access decisions and lifecycle
+    /// deadlines. Always 0 in production; tests move it forward to see a
+    /// grace period or a booking run out.
+    pub clock_offset: Arc<AtomicI64>,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +35,7 @@ impl Default for ServerConfig {
             // Entra's gallery rules ask for access tokens that live 1 to 6 hours.
             access_token_lifetime: Duration::from_secs(3600),
             provisioning_log_retention: Duration::from_secs(30 * 24 * 3600),
+            clock_offset: Arc::default(),
         }
     }
 }
@@ -40,13 +46,19 @@ pub struct AppState {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) log: Sink,
     pub(crate) access: Access,
+    /// Failed credentials per bank, against guessing.
+    pub(crate) guesses: Arc<crate::limit::Limiter>,
     tenants: Arc<RwLock<HashMap<String, Tenant>>>,
 }
 
 impl AppState {
     pub(crate) fn new(store: Store, config: ServerConfig, log: Sink) -> Self {
         Self {
-            access: Access::new(store.clone()),
+            access: Access::new(store.clone(), config.clock_offset.clone()),
+            guesses: Arc::new(crate::limit::Limiter::new(
+                crate::device::GUESSES_PER_MINUTE,
+                Duration::from_secs(60),
+            )),
             store,
             config: Arc::new(config),
             log,

@@ -7,7 +7,7 @@
 //! advisory lock on the tenant orders appends from several nodes, so two
 //! nodes never seal onto the same head.
 
-use lockgate_domain::audit::{Actor, AuditRecord};
+use lockgate_domain::audit::{Actor, AuditRecord, ChainError, ChainVerifier};
 use lockgate_domain::timestamp;
 use serde_json::Value;
 use sqlx::Row;
@@ -28,6 +28,34 @@ pub struct AuditDraft {
     pub subject: String,
     pub detail: Value,
 }
+
+/// The outcome of checking a tenant's whole audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// Records that passed the check: all of them when `error` is `None`,
+    /// else those before the first failure.
+    pub records: u64,
+    /// The hash of the last record that passed, or `GENESIS` for none.
+    pub head: String,
+    /// The `seq` of the record with the expected head hash, when one was
+    /// given and found (0 for `GENESIS`).
+    pub expected_head_seq: Option<i64>,
+    /// The first failure, or `None` when the chain is intact.
+    pub error: Option<ChainError>,
+}
+
+impl AuditVerification {
+    pub fn is_intact(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Records per query while verifying, so the check needs memory for one
+/// page, not for the whole log.
+pub const VERIFY_PAGE_SIZE: i64 = 5_000;
+
+const SELECT_RECORDS: &str = "SELECT tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash \
+     FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
 /// Rows per multi-row insert; keeps each statement under SQLite's limit of
 /// 32,766 bound values.
@@ -182,21 +210,172 @@ impl TenantStore {
         Ok(heads.into_iter().next().map(|(_, seq)| seq))
     }
 
-    /// Records after `after_seq` in chain order, at most `limit`.
+    /// Records after `after_seq` in chain order, at most `limit`. Callers
+    /// read a log of any length in pages by passing the last `seq` of one
+    /// page as `after_seq` of the next.
     pub async fn audit_records(
         &self,
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash \
-             FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(&self.tenant_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.store.reader)
-        .await?;
+        let rows = self.audit_rows(after_seq, limit).await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn audit_rows(&self, after_seq: i64, limit: i64) -> Result<Vec<AnyRow>, StoreError> {
+        let rows = sqlx::query(SELECT_RECORDS)
+            .bind(&self.tenant_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.store.reader)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Checks the tenant's audit chain from its first record, reading it in
+    /// pages of [`VERIFY_PAGE_SIZE`]. With `expected_head`, some record
+    /// must have that hash, which catches records removed from the end.
+    ///
+    /// A broken chain is an `Ok` result with `error` set. `Err` means the
+    /// check could not run, such as a failed query. A record whose actor or
+    /// detail is no longer valid JSON is reported as altered, since it
+    /// cannot match the hash it was stored with.
+    pub async fn verify_audit(
+        &self,
+        expected_head: Option<&str>,
+    ) -> Result<AuditVerification, StoreError> {
+        self.verify_audit_paged(expected_head, VERIFY_PAGE_SIZE)
+            .await
+    }
+
+    async fn verify_audit_paged(
+        &self,
+        expected_head: Option<&str>,
+        page_size: i64,
+    ) -> Result<AuditVerification, StoreError> {
+        let mut verifier = ChainVerifier::new(&self.tenant_id, expected_head);
+        let mut after_seq = 0;
+        let error = 'pages: loop {
+            let rows = self.audit_rows(after_seq, page_size).await?;
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                let checked = match record_from_row(row) {
+                    Ok(record) => verifier.push(&record),
+                    Err(StoreError::Corrupt(_)) => Err(ChainError::Altered { seq }),
+                    Err(other) => return Err(other),
+                };
+                if let Err(error) = checked {
+                    break 'pages Some(error);
+                }
+                after_seq = seq;
+            }
+            if (rows.len() as i64) < page_size {
+                break verifier.finish().err();
+            }
+        };
+        Ok(AuditVerification {
+            records: verifier.records(),
+            head: verifier.head().to_string(),
+            expected_head_seq: verifier.expected_head_seq(),
+            error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lockgate_domain::Slug;
+    use lockgate_domain::audit::GENESIS;
+    use serde_json::json;
+
+    use super::*;
+    use crate::StoreOptions;
+
+    /// Opens a store in `dir` and creates tenant `depot` with `count` audit records.
+    async fn tenant_with_records(dir: &std::path::Path, count: usize) -> TenantStore {
+        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir))
+            .await
+            .unwrap();
+        let tenant = store
+            .create_tenant(&Slug::parse("depot").unwrap())
+            .await
+            .unwrap();
+        let tenant = store.tenant(&tenant.id);
+        let drafts = (0..count)
+            .map(|i| AuditDraft {
+                actor: Actor::Admin("cred-1".into()),
+                source: Some(format!("req-{i}")),
+                action: "locker_assigned".into(),
+                subject: format!("locker-{i}"),
+                detail: json!({"user": format!("user-{i}")}),
+            })
+            .collect();
+        tenant.append_audit(drafts).await.unwrap();
+        tenant
+    }
+
+    async fn execute(tenant: &TenantStore, sql: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&tenant.store.writer)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn verify_reads_every_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 7).await;
+        let last = tenant.audit_records(6, 1).await.unwrap().remove(0);
+        // 3 leaves a short last page, 7 a full one followed by an empty page.
+        for page_size in [3, 7, 100] {
+            let result = tenant
+                .verify_audit_paged(Some(&last.hash), page_size)
+                .await
+                .unwrap();
+            assert_eq!(result.error, None, "page size {page_size}");
+            assert_eq!(result.records, 7, "page size {page_size}");
+            assert_eq!(result.head, last.hash, "page size {page_size}");
+            assert_eq!(result.expected_head_seq, Some(7), "page size {page_size}");
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_empty_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 0).await;
+        let result = tenant.verify_audit(None).await.unwrap();
+        assert!(result.is_intact());
+        assert_eq!(result.records, 0);
+        assert_eq!(result.head, GENESIS);
+    }
+
+    #[tokio::test]
+    async fn verify_stops_at_removed_record_in_later_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 7).await;
+        execute(&tenant, "DELETE FROM audit_log WHERE seq = 5").await;
+        let result = tenant.verify_audit_paged(None, 3).await.unwrap();
+        assert_eq!(
+            result.error,
+            Some(ChainError::Broken {
+                seq: 6,
+                previous: 4
+            })
+        );
+        assert_eq!(result.records, 4);
+    }
+
+    #[tokio::test]
+    async fn invalid_json_counts_as_altered() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 3).await;
+        execute(
+            &tenant,
+            "UPDATE audit_log SET detail = '{not json' WHERE seq = 2",
+        )
+        .await;
+        let result = tenant.verify_audit(None).await.unwrap();
+        assert_eq!(result.error, Some(ChainError::Altered { seq: 2 }));
+        assert_eq!(result.records, 1);
     }
 }

@@ -6,6 +6,7 @@
 //! Every query on tenant data names the tenant in its `WHERE` clause; the
 //! [`TenantStore`] handle is the only way to reach that data.
 
+mod assignments;
 mod audit;
 mod batch;
 mod connect;
@@ -15,22 +16,36 @@ mod error;
 mod events;
 mod filter_sql;
 mod groups;
+mod locker_credentials;
+mod physical;
+mod policies;
 mod provisioning_log;
 mod resources;
 mod secret;
+mod subjects;
 mod tenants;
 mod users;
 mod values;
 mod write_tx;
 mod writer;
 
-pub use audit::AuditDraft;
+pub use assignments::{AccessChanges, AssignmentRow, BadgeSync, OutboxEntry};
+pub use audit::{AuditDraft, AuditVerification, VERIFY_PAGE_SIZE};
 pub use connect::{Backend, StoreOptions, redact as redact_url};
 pub use credentials::{AccessToken, Authenticated, CredentialInfo, CredentialKind, OAuthClient};
 pub use error::StoreError;
+pub use locker_credentials::{BadgeRow, PinRow, user_token_hash};
+pub use physical::{
+    Bank, BankEntry, BankRow, ImportError, ImportSummary, IndexedLocker, LockerEntry, LockerFilter,
+    LockerRecord, LockerRow, NewBank, NewLocker, NewSite, NewZone, PhysicalDocument,
+    PhysicalImport, ProblemKind, RowProblem, RowRef, Site, SiteEntry, SiteRow, Zone, ZoneEntry,
+    ZoneRow,
+};
+pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};
 pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
 pub use secret::Secret;
+pub use subjects::{GroupRow, Membership, SubjectRow};
 pub use tenants::Tenant;
 
 use sqlx::AnyPool;

@@ -65,4 +65,30 @@ impl Store {
             .await?;
         rows.iter().map(tenant_from_row).collect()
     }
+
+    /// The tenant's settings object, such as `{"badge_attribute": "..."}`.
+    pub async fn tenant_settings(&self, tenant_id: &str) -> Result<serde_json::Value, StoreError> {
+        let row = sqlx::query("SELECT settings FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id}")))?;
+        let text: String = row.try_get("settings")?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("tenant settings: {e}")))
+    }
+
+    /// Replaces the tenant's settings object.
+    pub async fn set_tenant_settings(
+        &self,
+        tenant_id: &str,
+        settings: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+            .bind(settings.to_string())
+            .bind(tenant_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
 }

@@ -60,6 +60,8 @@ pub enum DenyReason {
     LockerBlocked,
     UnknownCredential,
     PinLocked,
+    /// The PIN entered does not match the PIN of the locker's holder.
+    WrongPin,
     NotAssigned,
     GraceExpired,
 }
@@ -75,6 +77,7 @@ impl DenyReason {
             DenyReason::LockerBlocked => "locker_blocked",
             DenyReason::UnknownCredential => "unknown_credential",
             DenyReason::PinLocked => "pin_locked",
+            DenyReason::WrongPin => "wrong_pin",
             DenyReason::NotAssigned => "not_assigned",
             DenyReason::GraceExpired => "grace_expired",
         }
@@ -103,6 +106,9 @@ impl DenyReason {
             }
             DenyReason::PinLocked => {
                 "Too many wrong PINs locked the user's PIN; reset it or use a badge or the app."
+            }
+            DenyReason::WrongPin => {
+                "The PIN does not match; after five wrong PINs in a row the PIN locks for 15 minutes."
             }
             DenyReason::NotAssigned => {
                 "The user may use lockers here but does not hold or have a current booking for this one."

@@ -3,6 +3,7 @@
 //! function here is pure and takes the current time as an argument.
 
 pub mod decision;
+pub mod document;
 pub mod entitlement;
 pub mod lifecycle;
 pub mod model;

@@ -1,10 +1,39 @@
 //! The locker access runtime: the in-memory index that open decisions are
 //! made from, and the lifecycle engine that turns identity and policy
 //! changes into assignments, clear-outs and notifications.
+//!
+//! Decisions read only the index. Writers keep it current: the engine after
+//! each committed pass, the admin API after each change, and SCIM handlers
+//! at once when a user is disabled or deleted, so the first decision after
+//! the SCIM response is already a deny.
 
-use std::sync::Arc;
+mod attributes;
+pub(crate) mod audit_sink;
+mod engine;
+pub(crate) mod index;
+pub(crate) mod open;
+pub(crate) mod pin;
+pub(crate) mod preview;
+mod time_text;
+mod translate;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use lockgate_store::{Store, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, Notify};
+
+use self::audit_sink::AuditSink;
+use self::engine::EngineState;
+use self::index::{PinEntry, TenantIndex};
+pub(crate) use self::time_text::{parse_time, stored_time};
+
+/// How often the engine runs without a wake-up, to end grace periods and
+/// bookings on time and to pick up changes other nodes made.
+const ENGINE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shared handle to the access runtime. Cheap to clone.
 #[derive(Clone)]
@@ -14,19 +43,241 @@ pub(crate) struct Access {
 
 struct Inner {
     store: Store,
+    /// Seconds added to the wall clock; see [`ServerConfig::clock_offset`].
+    clock_offset: Arc<AtomicI64>,
+    tenants: RwLock<HashMap<String, Arc<TenantAccess>>>,
+    loading: Mutex<()>,
+    wake: Notify,
+    audit: AuditSink,
+}
+
+/// One tenant's index and engine state.
+pub(crate) struct TenantAccess {
+    pub tenant_id: String,
+    index: RwLock<TenantIndex>,
+    engine: Mutex<EngineState>,
+}
+
+impl TenantAccess {
+    pub fn read(&self) -> RwLockReadGuard<'_, TenantIndex> {
+        self.index.read().expect("access index lock")
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, TenantIndex> {
+        self.index.write().expect("access index lock")
+    }
 }
 
 impl Access {
-    pub(crate) fn new(store: Store) -> Access {
+    pub(crate) fn new(store: Store, clock_offset: Arc<AtomicI64>) -> Access {
         Access {
-            inner: Arc::new(Inner { store }),
+            inner: Arc::new(Inner {
+                clock_offset,
+                audit: AuditSink::start(store.clone()),
+                store,
+                tenants: RwLock::default(),
+                loading: Mutex::new(()),
+                wake: Notify::new(),
+            }),
         }
+    }
+
+    pub(crate) fn audit(&self) -> &AuditSink {
+        &self.inner.audit
+    }
+
+    /// Returns the tenant's runtime, loading its index on first use.
+    pub(crate) async fn tenant(&self, tenant_id: &str) -> Result<Arc<TenantAccess>, StoreError> {
+        if let Some(found) = self.loaded(tenant_id) {
+            return Ok(found);
+        }
+        let _guard = self.inner.loading.lock().await;
+        if let Some(found) = self.loaded(tenant_id) {
+            return Ok(found);
+        }
+        let tenant = Arc::new(self.load(tenant_id).await?);
+        self.inner
+            .tenants
+            .write()
+            .expect("tenant map lock")
+            .insert(tenant_id.to_string(), tenant.clone());
+        let store = self.inner.store.tenant(tenant_id);
+        engine::catch_up(&store, &tenant, self.now()).await?;
+        Ok(tenant)
+    }
+
+    fn loaded(&self, tenant_id: &str) -> Option<Arc<TenantAccess>> {
+        self.inner
+            .tenants
+            .read()
+            .expect("tenant map lock")
+            .get(tenant_id)
+            .cloned()
+    }
+
+    async fn load(&self, tenant_id: &str) -> Result<TenantAccess, StoreError> {
+        let store = self.inner.store.tenant(tenant_id);
+        let settings = self.inner.store.tenant_settings(tenant_id).await?;
+        let cursor = store.access_cursor().await?;
+        let mut index = TenantIndex {
+            badge_attribute: settings
+                .get("badge_attribute")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            ..TenantIndex::default()
+        };
+        index.set_policies(&store.latest_policies().await?);
+        let lockers = store.locker_snapshot().await?;
+        index.set_lockers(lockers);
+        index.set_assignments(&store.open_assignments().await?);
+        index.set_groups(store.all_groups().await?, &store.all_memberships().await?);
+        for row in store.all_subjects().await? {
+            index.update_user(&row);
+        }
+        for badge in store.badges().await? {
+            if badge.source == "scim" {
+                index
+                    .scim_badges
+                    .insert(badge.user_id.clone(), badge.badge_id.clone());
+            }
+            index.badges.insert(badge.badge_id, badge.user_id);
+        }
+        for pin in store.pins().await? {
+            let entry = PinEntry {
+                hash: pin.hash,
+                failures: pin.failures,
+                locked_until: pin.locked_until.as_deref().and_then(parse_time),
+            };
+            index.pins.insert(pin.user_id, entry);
+        }
+        index.user_tokens = store.user_token_hashes().await?.into_iter().collect();
+        Ok(TenantAccess {
+            tenant_id: tenant_id.to_string(),
+            index: RwLock::new(index),
+            engine: Mutex::new(EngineState {
+                cursor,
+                ..EngineState::default()
+            }),
+        })
+    }
+
+    /// Loads every tenant and starts the engine. Returns the engine task.
+    pub(crate) async fn start(&self) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+        for tenant in self.inner.store.list_tenants().await? {
+            self.tenant(&tenant.id).await?;
+        }
+        let access = self.clone();
+        Ok(tokio::spawn(async move { access.run_engine().await }))
+    }
+
+    async fn run_engine(&self) {
+        loop {
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(ENGINE_INTERVAL) => {}
+            }
+            let tenants: Vec<Arc<TenantAccess>> = self
+                .inner
+                .tenants
+                .read()
+                .expect("tenant map lock")
+                .values()
+                .cloned()
+                .collect();
+            for tenant in tenants {
+                let store = self.inner.store.tenant(&tenant.tenant_id);
+                if let Err(error) = engine::catch_up(&store, &tenant, self.now()).await {
+                    tracing::error!(tenant = %tenant.tenant_id, %error, "lifecycle pass failed; retrying");
+                }
+            }
+        }
+    }
+
+    /// Runs the engine for a tenant now and waits until it has applied
+    /// every committed identity event.
+    pub(crate) async fn settle(&self, tenant_id: &str) -> Result<(), StoreError> {
+        let tenant = self.tenant(tenant_id).await?;
+        engine::catch_up(&self.inner.store.tenant(tenant_id), &tenant, self.now()).await
+    }
+
+    /// Tells the engine that SCIM committed identity changes.
+    pub(crate) fn identity_written(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Ends a user's access in the index at once, before the SCIM response
+    /// that disabled or deleted them is sent.
+    pub(crate) fn user_disabled(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        version: i64,
+        deleted: bool,
+    ) {
+        if let Some(tenant) = self.loaded(tenant_id) {
+            tenant.write().deactivate(user_id, version, deleted);
+        }
+        self.inner.wake.notify_one();
     }
 
     /// Reloads the tenant's sites, zones, banks and lockers into the index
     /// after an admin change or an import.
     pub(crate) async fn lockers_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
-        let _ = (&self.inner.store, tenant_id);
+        let tenant = self.tenant(tenant_id).await?;
+        let store = self.inner.store.tenant(tenant_id);
+        let lockers = store.locker_snapshot().await?;
+        let assignments = store.open_assignments().await?;
+        {
+            let mut index = tenant.write();
+            index.set_lockers(lockers);
+            index.set_assignments(&assignments);
+        }
+        self.replan_all(&tenant).await;
         Ok(())
+    }
+
+    /// Reloads the tenant's policies and re-plans every user.
+    pub(crate) async fn policies_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
+        let tenant = self.tenant(tenant_id).await?;
+        let policies = self.inner.store.tenant(tenant_id).latest_policies().await?;
+        tenant.write().set_policies(&policies);
+        self.replan_all(&tenant).await;
+        Ok(())
+    }
+
+    /// Applies new tenant settings and re-reads every user, so badge
+    /// numbers follow a changed badge attribute.
+    pub(crate) async fn settings_changed(
+        &self,
+        tenant_id: &str,
+        badge_attribute: Option<String>,
+    ) -> Result<(), StoreError> {
+        let tenant = self.tenant(tenant_id).await?;
+        let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
+        {
+            let mut index = tenant.write();
+            index.badge_attribute = badge_attribute;
+            for row in &rows {
+                // Force the reload: the version did not change, the setting did.
+                if let Some(entry) = index.users.get_mut(&row.id) {
+                    entry.version = entry.version.min(row.version - 1);
+                }
+                index.update_user(row);
+            }
+        }
+        self.replan_all(&tenant).await;
+        Ok(())
+    }
+
+    async fn replan_all(&self, tenant: &TenantAccess) {
+        let users: Vec<String> = tenant.read().users.keys().cloned().collect();
+        tenant.engine.lock().await.dirty.extend(users);
+        self.inner.wake.notify_one();
+    }
+
+    /// The current time, in one place so decisions and plans agree.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        let offset = self.inner.clock_offset.load(Ordering::Relaxed);
+        OffsetDateTime::now_utc() + time::Duration::seconds(offset)
     }
 }

@@ -6,6 +6,12 @@
 // NOTE: admin tokens give full control of one tenant. Per-role access
 // (facility manager, helpdesk, auditor) arrives with single sign-on.
 
+mod audit;
+mod lifecycle;
+mod people;
+pub(crate) use people::set_pin;
+mod physical;
+mod policies;
 mod provisioning_log;
 
 use axum::Router;
@@ -22,10 +28,52 @@ use crate::AppState;
 use crate::error::ApiFailure;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/tenants/{tenant}/provisioning-log",
-        axum::routing::get(provisioning_log::provisioning_log),
-    )
+    Router::new()
+        .route(
+            "/tenants/{tenant}/provisioning-log",
+            axum::routing::get(provisioning_log::provisioning_log),
+        )
+        .route(
+            "/tenants/{tenant}/audit",
+            axum::routing::get(audit::audit_records),
+        )
+        .route(
+            "/tenants/{tenant}/audit/verify",
+            axum::routing::get(audit::verify),
+        )
+        .merge(physical::router())
+        .merge(access_router())
+}
+
+fn access_router() -> Router<AppState> {
+    use axum::routing::{delete, get, post, put};
+    let tenant = |path: &str| format!("/tenants/{{tenant}}{path}");
+    Router::new()
+        .route(&tenant("/policies"), get(policies::list))
+        .route(
+            &tenant("/policies/{policy}"),
+            get(policies::versions).put(policies::save),
+        )
+        .route(&tenant("/policies/{policy}/retire"), post(policies::retire))
+        .route(
+            &tenant("/policies/{policy}/preview"),
+            post(policies::preview),
+        )
+        .route(&tenant("/users/{user}/badges"), post(people::enroll_badge))
+        .route(&tenant("/badges/{badge}"), delete(people::remove_badge))
+        .route(&tenant("/users/{user}/pin"), put(people::reset_pin))
+        .route(
+            &tenant("/users/{user}/app-tokens"),
+            post(people::create_app_token),
+        )
+        .route(&tenant("/users/{user}/access"), get(people::access_summary))
+        .route(&tenant("/explain"), get(people::explain))
+        .route(&tenant("/assignments"), get(lifecycle::assignments))
+        .route(&tenant("/outbox"), get(lifecycle::outbox))
+        .route(
+            &tenant("/settings"),
+            get(lifecycle::settings).put(lifecycle::save_settings),
+        )
 }
 
 /// An admin request authenticated for the tenant in its path.

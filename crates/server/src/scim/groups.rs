@@ -45,6 +45,7 @@ pub(crate) async fn create(
         .store()
         .create_group(&auth.write_context(), document.value, &members)
         .await?;
+    auth.state.access.identity_written();
     let body = render_one(&auth, KIND, &stored, &projection).await?;
     let location = location(&auth, KIND, &stored.id);
     Ok(resource_response(
@@ -73,6 +74,7 @@ pub(crate) async fn replace(
             Ok((document.value.clone(), vec![members.clone()]))
         })
         .await?;
+    auth.state.access.identity_written();
     let body = render_one(&auth, KIND, &stored, &projection).await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -93,6 +95,7 @@ pub(crate) async fn patch(
         auth.store()
             .update_group_members(&auth.write_context(), &id, changes)
             .await?;
+        auth.state.access.identity_written();
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.extensions_mut().insert(LoggedResource {
             kind: KIND,
@@ -107,6 +110,7 @@ pub(crate) async fn patch(
             Ok((outcome.document, outcome.member_changes))
         })
         .await?;
+    auth.state.access.identity_written();
     Ok(resource_response(
         StatusCode::NO_CONTENT,
         KIND,
@@ -120,6 +124,7 @@ pub(crate) async fn delete(auth: ScimAuth, Path((_, id)): Path2) -> Result<Respo
     auth.store()
         .delete_group(&auth.write_context(), &id)
         .await?;
+    auth.state.access.identity_written();
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(LoggedResource {
         kind: KIND,

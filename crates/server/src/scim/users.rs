@@ -43,6 +43,7 @@ pub(crate) async fn create(
         .store()
         .create_user(&auth.write_context(), document.value)
         .await?;
+    auth.state.access.identity_written();
     let body = render_new_user(&auth, &stored, &projection);
     let location = location(&auth, KIND, &stored.id);
     Ok(resource_response(
@@ -68,6 +69,7 @@ pub(crate) async fn replace(
             Ok(document.value.clone())
         })
         .await?;
+    user_written(&auth, &stored);
     let body = render_one(&auth, KIND, &stored, &projection).await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -93,6 +95,7 @@ pub(crate) async fn patch(
             Ok(patch::apply(KIND, current.clone(), &operations)?.document)
         })
         .await?;
+    user_written(&auth, &stored);
     let body = render_one(&auth, KIND, &stored, &projection).await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -105,10 +108,29 @@ pub(crate) async fn patch(
 
 pub(crate) async fn delete(auth: ScimAuth, Path((_, id)): Path2) -> Result<Response, ScimFailure> {
     auth.store().delete_user(&auth.write_context(), &id).await?;
+    // The user is gone, so every credential of theirs must fail from the
+    // next decision on, before Entra sees this response.
+    auth.state
+        .access
+        .user_disabled(&auth.tenant.id, &id, i64::MAX, true);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(LoggedResource {
         kind: KIND,
         id: Some(id),
     });
     Ok(response)
+}
+
+/// Tells the access runtime about a committed user change. A disabled user
+/// loses access in the index before the response is sent, so a badge tap
+/// right after Entra's PATCH is already denied.
+fn user_written(auth: &ScimAuth, stored: &lockgate_store::StoredResource) {
+    let active = stored.document.get("active").and_then(|a| a.as_bool());
+    if active == Some(false) {
+        auth.state
+            .access
+            .user_disabled(&auth.tenant.id, &stored.id, stored.version, false);
+    } else {
+        auth.state.access.identity_written();
+    }
 }

@@ -1,8 +1,14 @@
 //! Locker access integration tests over real HTTP: the admin API, SCIM in
 //! and decisions out, and the audit chain.
 
+mod audit;
 #[allow(dead_code)]
 #[path = "../scim/common.rs"]
 mod common;
 #[allow(dead_code)]
+mod fixture;
+mod physical;
+#[allow(dead_code)]
 mod support;
+
+mod lifecycle;

@@ -26,6 +26,8 @@ pub struct TestApp {
     pub tenant: Tenant,
     pub store: Store,
     pub client: reqwest::Client,
+    /// Seconds the server's access clock runs ahead of the wall clock.
+    pub clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -73,6 +75,7 @@ impl TestApp {
             public_url: Some(origin.clone()),
             ..ServerConfig::default()
         };
+        let clock = config.clock_offset.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let app = App::new(store.clone(), config);
         let server = tokio::spawn(app.serve(listener, async {
@@ -93,6 +96,7 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            clock,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,

@@ -1,0 +1,110 @@
+//! What the lifecycle engine did: open assignments, the notification
+//! outbox, and the tenant settings it follows.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use lockgate_store::AssignmentRow;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AdminAuth, ApiJson};
+use crate::AppState;
+use crate::error::ApiFailure;
+
+/// `GET /assignments`: open assignments and bookings.
+pub(crate) async fn assignments(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+) -> Result<Json<Vec<AssignmentRow>>, ApiFailure> {
+    state.access.settle(&auth.tenant.id).await?;
+    let mut rows = state
+        .store
+        .tenant(&auth.tenant.id)
+        .open_assignments()
+        .await?;
+    rows.sort_by(|a, b| a.locker_id.cmp(&b.locker_id));
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OutboxQuery {
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+/// `GET /outbox?limit=N`: notifications, newest first.
+pub(crate) async fn outbox(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Query(query): Query<OutboxQuery>,
+) -> Result<Json<Vec<Value>>, ApiFailure> {
+    if !(1..=1000).contains(&query.limit) {
+        return Err(ApiFailure::bad_request(format!(
+            "limit {} is out of range; use 1 to 1000",
+            query.limit
+        )));
+    }
+    state.access.settle(&auth.tenant.id).await?;
+    let entries = state
+        .store
+        .tenant(&auth.tenant.id)
+        .outbox(query.limit)
+        .await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|(seq, entry, at)| {
+                json!({"seq": seq, "created_at": at, "recipient": entry.recipient,
+                       "user": entry.user_id, "kind": entry.kind, "detail": entry.detail})
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// The SCIM attribute that carries badge numbers, such as
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`
+    /// or a custom extension attribute; `null` turns badge mapping off.
+    badge_attribute: Option<String>,
+}
+
+/// `GET /settings`.
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+) -> Result<Json<Value>, ApiFailure> {
+    Ok(Json(state.store.tenant_settings(&auth.tenant.id).await?))
+}
+
+/// `PUT /settings`: saves the settings and re-reads every user so badge
+/// numbers follow the new attribute.
+pub(crate) async fn save_settings(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(settings): ApiJson<Settings>,
+) -> Result<Json<Value>, ApiFailure> {
+    if let Some(name) = &settings.badge_attribute
+        && (name.trim().is_empty() || name.len() > 256)
+    {
+        return Err(ApiFailure::bad_request(
+            "badge_attribute must name a SCIM attribute, such as employeeNumber, or be null",
+        ));
+    }
+    let value = json!({"badge_attribute": settings.badge_attribute});
+    state
+        .store
+        .set_tenant_settings(&auth.tenant.id, &value)
+        .await?;
+    state
+        .access
+        .settings_changed(&auth.tenant.id, settings.badge_attribute)
+        .await?;
+    Ok(Json(value))
+}

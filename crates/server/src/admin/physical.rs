@@ -1,0 +1,297 @@
+//! The physical model over the admin API: sites, zones, banks and lockers,
+//! locker state changes, and imports of many at once.
+//!
+//! Every write reloads the tenant's lockers into the decision index once it
+//! has committed, so an open decision never sees a locker the database no
+//! longer has in that state.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lockgate_domain::access::model::LockerState;
+use lockgate_store::{
+    Bank, ImportError, LockerFilter, LockerRecord, NewBank, NewLocker, NewSite, NewZone,
+    PhysicalDocument, ProblemKind, RowProblem, Site, Zone,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::admin::{AdminAuth, ApiJson};
+use crate::error::ApiFailure;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant}/sites", get(list_sites).post(create_site))
+        .route("/tenants/{tenant}/zones", get(list_zones).post(create_zone))
+        .route("/tenants/{tenant}/banks", get(list_banks).post(create_bank))
+        .route(
+            "/tenants/{tenant}/lockers",
+            get(list_lockers).post(create_locker),
+        )
+        .route(
+            "/tenants/{tenant}/lockers/{locker}",
+            get(get_locker).patch(set_state).delete(delete_locker),
+        )
+        .route(
+            "/tenants/{tenant}/lockers/{locker}/emptied",
+            post(mark_emptied),
+        )
+        .route("/tenants/{tenant}/import", post(import))
+}
+
+/// Reads the query string and rejects parameters other than `allowed`, so
+/// a misspelt filter fails instead of silently matching everything.
+fn filters(query: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiFailure> {
+    let mut values = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if !allowed.contains(&name.as_ref()) {
+            let expected = if allowed.is_empty() {
+                "this list takes no parameters".to_string()
+            } else {
+                format!("use {}", allowed.join(", "))
+            };
+            return Err(ApiFailure::bad_request(format!(
+                "query parameter {name:?} is not known; {expected}"
+            )));
+        }
+        if !value.is_empty() {
+            values.insert(name.into_owned(), value.into_owned());
+        }
+    }
+    Ok(values)
+}
+
+/// `GET /sites`
+async fn list_sites(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Site>>, ApiFailure> {
+    filters(query.as_deref(), &[])?;
+    let sites = state.store.tenant(&auth.tenant.id).list_sites().await?;
+    Ok(Json(sites))
+}
+
+/// `POST /sites` with `{"id", "name"}`.
+async fn create_site(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(site): ApiJson<NewSite>,
+) -> Result<(StatusCode, Json<Site>), ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let site = tenant.create_site(auth.actor, site).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok((StatusCode::CREATED, Json(site)))
+}
+
+/// `GET /zones?site=ID`
+async fn list_zones(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Zone>>, ApiFailure> {
+    let params = filters(query.as_deref(), &["site"])?;
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let zones = tenant
+        .list_zones(params.get("site").map(String::as_str))
+        .await?;
+    Ok(Json(zones))
+}
+
+/// `POST /zones` with `{"id", "site", "name"}`.
+async fn create_zone(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(zone): ApiJson<NewZone>,
+) -> Result<(StatusCode, Json<Zone>), ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let zone = tenant.create_zone(auth.actor, zone).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok((StatusCode::CREATED, Json(zone)))
+}
+
+/// `GET /banks?zone=ID`
+async fn list_banks(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Bank>>, ApiFailure> {
+    let params = filters(query.as_deref(), &["zone"])?;
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let banks = tenant
+        .list_banks(params.get("zone").map(String::as_str))
+        .await?;
+    Ok(Json(banks))
+}
+
+/// `POST /banks` with `{"id", "zone", "name"}`.
+async fn create_bank(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(bank): ApiJson<NewBank>,
+) -> Result<(StatusCode, Json<Bank>), ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let bank = tenant.create_bank(auth.actor, bank).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok((StatusCode::CREATED, Json(bank)))
+}
+
+/// `GET /lockers?bank=ID&zone=ID&state=STATE`
+async fn list_lockers(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<LockerRecord>>, ApiFailure> {
+    let mut params = filters(query.as_deref(), &["bank", "zone", "state"])?;
+    let locker_state = match params.get("state") {
+        None => None,
+        Some(text) => Some(parse_state(text)?),
+    };
+    let filter = LockerFilter {
+        bank: params.remove("bank"),
+        zone: params.remove("zone"),
+        state: locker_state,
+    };
+    let tenant = state.store.tenant(&auth.tenant.id);
+    Ok(Json(tenant.list_lockers(&filter).await?))
+}
+
+fn parse_state(text: &str) -> Result<LockerState, ApiFailure> {
+    serde_json::from_value(json!(text)).map_err(|_| {
+        ApiFailure::bad_request(format!(
+            "state {text:?} is not valid; use available, assigned, blocked, maintenance or clear_out"
+        ))
+    })
+}
+
+/// `POST /lockers` with `{"id", "bank", "door", "kind", "size"}`; the
+/// locker starts `available`.
+async fn create_locker(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(locker): ApiJson<NewLocker>,
+) -> Result<(StatusCode, Json<LockerRecord>), ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let locker = tenant.create_locker(auth.actor, locker).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok((StatusCode::CREATED, Json(locker)))
+}
+
+/// `GET /lockers/{locker}`
+async fn get_locker(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<LockerRecord>, ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    match tenant.get_locker(&id).await? {
+        Some(locker) => Ok(Json(locker)),
+        None => Err(ApiFailure::not_found(format!(
+            "locker \"{id}\" not found; list lockers with GET /lockers"
+        ))),
+    }
+}
+
+/// The body of a locker state change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateChange {
+    state: LockerState,
+}
+
+/// `PATCH /lockers/{locker}` with `{"state": "blocked"}`: an admin sets
+/// `blocked`, `maintenance` or `available`.
+async fn set_state(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(change): ApiJson<StateChange>,
+) -> Result<Json<LockerRecord>, ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let locker = tenant
+        .set_locker_state(auth.actor, &id, change.state)
+        .await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok(Json(locker))
+}
+
+/// The body of an emptied record; `{}` when there is nothing to note.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Emptied {
+    /// Kept in the audit record, such as where the contents went.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /lockers/{locker}/emptied` with `{}` or `{"note": "..."}`: a
+/// facility manager records a locker in clear-out as emptied, which makes
+/// it available again.
+async fn mark_emptied(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(emptied): ApiJson<Emptied>,
+) -> Result<Json<LockerRecord>, ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let locker = tenant.mark_emptied(auth.actor, &id, emptied.note).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok(Json(locker))
+}
+
+/// `DELETE /lockers/{locker}`; refused while the locker has an open assignment.
+async fn delete_locker(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    tenant.delete_locker(auth.actor, &id).await?;
+    state.access.lockers_changed(&auth.tenant.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /import` with the document of a TOML import file as JSON. It
+/// writes every row or none. A rejected import answers 400 (409 when every
+/// problem is a taken id or door) with `problems`, one entry per broken
+/// rule: `row` (its path in the document), `kind` and `message`.
+async fn import(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    ApiJson(document): ApiJson<PhysicalDocument>,
+) -> Result<Response, ApiFailure> {
+    let tenant = state.store.tenant(&auth.tenant.id);
+    match tenant
+        .import_physical(auth.actor, document.into_import())
+        .await
+    {
+        Ok(summary) => {
+            state.access.lockers_changed(&auth.tenant.id).await?;
+            tracing::info!(tenant = %auth.tenant.slug, %summary, "physical model imported");
+            Ok(Json(summary).into_response())
+        }
+        Err(ImportError::Rejected(problems)) => Ok(rejected(problems)),
+        Err(ImportError::Store(e)) => Err(e.into()),
+    }
+}
+
+fn rejected(problems: Vec<RowProblem>) -> Response {
+    let all_conflicts = problems.iter().all(|p| p.kind == ProblemKind::Conflict);
+    let (status, error) = if all_conflicts {
+        (StatusCode::CONFLICT, "conflict")
+    } else {
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    };
+    let detail = format!(
+        "the import has {} problems and nothing was imported; fix every row listed in \
+         problems and send the whole import again",
+        problems.len()
+    );
+    let body = json!({"error": error, "detail": detail, "problems": problems});
+    (status, Json(body)).into_response()
+}

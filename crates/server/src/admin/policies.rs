@@ -1,0 +1,168 @@
+//! Access policies: list, read every version, save a new version, retire,
+//! and preview a change before saving it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lockgate_domain::access::document::PolicyDocument;
+use lockgate_domain::access::model::PolicyId;
+use lockgate_store::{PolicyChange, StoredPolicy};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{AdminAuth, ApiJson};
+use crate::AppState;
+use crate::access::preview::PreviewReport;
+use crate::error::ApiFailure;
+
+type TenantAndId = Path<(String, String)>;
+
+/// A save: the document and the version it was edited from (absent for
+/// a new policy).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SaveRequest {
+    #[serde(default)]
+    base_version: Option<i64>,
+    policy: Value,
+}
+
+/// `GET /policies`: the newest version of each policy.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+) -> Result<Json<Vec<StoredPolicy>>, ApiFailure> {
+    let store = state.store.tenant(&auth.tenant.id);
+    Ok(Json(store.latest_policies().await?))
+}
+
+/// `GET /policies/{id}`: every version, oldest first.
+pub(crate) async fn versions(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): TenantAndId,
+) -> Result<Json<Vec<StoredPolicy>>, ApiFailure> {
+    let versions = state
+        .store
+        .tenant(&auth.tenant.id)
+        .policy_versions(&id)
+        .await?;
+    if versions.is_empty() {
+        return Err(ApiFailure::not_found(format!("policy \"{id}\"")));
+    }
+    Ok(Json(versions))
+}
+
+/// `PUT /policies/{id}`: saves a new version and re-plans every user.
+pub(crate) async fn save(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): TenantAndId,
+    ApiJson(request): ApiJson<SaveRequest>,
+) -> Result<(StatusCode, Json<StoredPolicy>), ApiFailure> {
+    check_id(&id)?;
+    let document = parse(&id, &request.policy)?;
+    let change = PolicyChange {
+        id: id.clone(),
+        document: Some(serde_json::to_value(&document).unwrap_or(request.policy)),
+        expected_version: request.base_version,
+        actor: auth.actor,
+    };
+    let saved = state
+        .store
+        .tenant(&auth.tenant.id)
+        .save_policy(change)
+        .await?;
+    state.access.policies_changed(&auth.tenant.id).await?;
+    let status = if saved.version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(saved)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetireRequest {
+    base_version: i64,
+}
+
+/// `POST /policies/{id}/retire`: ends the policy; its users lose the
+/// entitlement as movers do.
+pub(crate) async fn retire(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): TenantAndId,
+    ApiJson(request): ApiJson<RetireRequest>,
+) -> Result<Json<StoredPolicy>, ApiFailure> {
+    let change = PolicyChange {
+        id,
+        document: None,
+        expected_version: Some(request.base_version),
+        actor: auth.actor,
+    };
+    let saved = state
+        .store
+        .tenant(&auth.tenant.id)
+        .save_policy(change)
+        .await?;
+    state.access.policies_changed(&auth.tenant.id).await?;
+    Ok(Json(saved))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreviewRequest {
+    /// The proposed document, or absent to preview retiring the policy.
+    #[serde(default)]
+    policy: Option<Value>,
+}
+
+/// `POST /policies/{id}/preview`: what saving would change; writes nothing.
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+    Path((_, id)): TenantAndId,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> Result<Json<PreviewReport>, ApiFailure> {
+    check_id(&id)?;
+    let proposed = match &request.policy {
+        Some(value) => Some(
+            parse(&id, value)?
+                .to_policy(&PolicyId::new(&id), u32::MAX)
+                .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?,
+        ),
+        None => None,
+    };
+    let report = state
+        .access
+        .preview(&auth.tenant.id, &PolicyId::new(&id), proposed)
+        .await?;
+    Ok(Json(report))
+}
+
+fn parse(id: &str, value: &Value) -> Result<PolicyDocument, ApiFailure> {
+    let document: PolicyDocument = serde_json::from_value(value.clone())
+        .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?;
+    document
+        .to_policy(&PolicyId::new(id), 1)
+        .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?;
+    Ok(document)
+}
+
+/// Policy ids appear in URLs and audit records, so they are kept plain.
+pub(crate) fn check_id(id: &str) -> Result<(), ApiFailure> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiFailure::bad_request(format!(
+            "id {id:?} is not valid; use 1 to 64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}

@@ -1,0 +1,274 @@
+//! The JSON API for locker users (the mobile app): open a locker, book a
+//! flex locker, read what they hold, set their PIN. A user authenticates
+//! with a bearer token issued by the helpdesk.
+// NOTE: tokens come from the admin API until single sign-on issues them.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use lockgate_domain::access::model::{LockerId, LockerKind, LockerState};
+use lockgate_domain::access::policy::AssignmentMode;
+use lockgate_domain::audit::Actor;
+use lockgate_store::AuditDraft;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::AppState;
+use crate::access::open::{OpenAttempt, Presented};
+use crate::access::{Access, stored_time};
+use crate::admin::{ApiJson, bearer};
+use crate::device::decision_body;
+use crate::error::ApiFailure;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/me", get(me))
+        .route("/{tenant}/opens", post(open))
+        .route("/{tenant}/bookings", post(book))
+        .route("/{tenant}/pin", put(set_pin))
+}
+
+/// A signed-in locker user.
+pub(crate) struct AppUser {
+    tenant_id: String,
+    user: String,
+}
+
+impl FromRequestParts<AppState> for AppUser {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiFailure> {
+        let unauthorized = || {
+            ApiFailure::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send your app token as `Authorization: Bearer <token>`; the helpdesk issues one",
+            )
+        };
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| unauthorized())?;
+        let slug = params
+            .iter()
+            .find(|(name, _)| name == "tenant")
+            .map(|(_, value)| value.clone())
+            .ok_or_else(unauthorized)?;
+        let token = bearer(parts).ok_or_else(unauthorized)?;
+        let tenant = state.tenant(&slug).await?.ok_or_else(unauthorized)?;
+        let access = state.access.tenant(&tenant.id).await?;
+        let hash = lockgate_store::user_token_hash(token);
+        let user = access
+            .read()
+            .user_tokens
+            .get(&hash)
+            .cloned()
+            .ok_or_else(unauthorized)?;
+        Ok(AppUser {
+            tenant_id: tenant.id,
+            user,
+        })
+    }
+}
+
+/// `GET /app/v1/{tenant}/me`: the user's lockers and policies.
+async fn me(State(state): State<AppState>, user: AppUser) -> Result<Json<Value>, ApiFailure> {
+    let tenant = state.access.tenant(&user.tenant_id).await?;
+    let index = tenant.read();
+    let entry = index
+        .users
+        .get(&user.user)
+        .ok_or_else(|| ApiFailure::not_found("your user"))?;
+    let lockers: Vec<Value> = index
+        .assignments_of(&user.user)
+        .iter()
+        .map(|a| {
+            let locker = index.lockers.get(&a.locker);
+            json!({
+                "locker": a.locker,
+                "bank": locker.map(|l| l.bank.as_str()),
+                "door": index.door_of.get(&a.locker),
+                "ends_at": a.ends_at.map(stored_time),
+                "grace_until": a.grace_until.map(stored_time),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "user": user.user,
+        "user_name": entry.user_name,
+        "active": entry.subject.active,
+        "policies": entry.entitlements.iter().map(|e| e.policy.as_str()).collect::<Vec<_>>(),
+        "lockers": lockers,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenRequest {
+    locker: String,
+}
+
+/// `POST /app/v1/{tenant}/opens`: opens a locker from the app.
+async fn open(
+    State(state): State<AppState>,
+    user: AppUser,
+    ApiJson(request): ApiJson<OpenRequest>,
+) -> Result<Json<Value>, ApiFailure> {
+    let tenant = state.access.tenant(&user.tenant_id).await?;
+    let locker = LockerId::new(&request.locker);
+    if !tenant.read().lockers.contains_key(&locker) {
+        return Err(ApiFailure::not_found(format!(
+            "locker \"{}\"",
+            request.locker
+        )));
+    }
+    let attempt = OpenAttempt {
+        locker: locker.clone(),
+        presented: Presented::App(user.user.clone()),
+        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        source: "app".to_string(),
+    };
+    let result = state.access.open(&user.tenant_id, attempt).await?;
+    Ok(Json(decision_body(
+        &result.decision,
+        locker.as_str(),
+        result.user.as_deref(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookingRequest {
+    hours: u32,
+    #[serde(default)]
+    bank: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+}
+
+/// `POST /app/v1/{tenant}/bookings`: books a free flex locker. Concurrent
+/// requests for the last lockers each get a different locker or a 409.
+async fn book(
+    State(state): State<AppState>,
+    user: AppUser,
+    ApiJson(request): ApiJson<BookingRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiFailure> {
+    let tenant = state.access.tenant(&user.tenant_id).await?;
+    let (policy, max_hours, candidates) = {
+        let index = tenant.read();
+        let entry = index
+            .users
+            .get(&user.user)
+            .filter(|e| e.subject.active)
+            .ok_or_else(|| {
+                ApiFailure::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "your account is inactive",
+                )
+            })?;
+        let flex = entry.entitlements.iter().find_map(|e| match e.mode {
+            AssignmentMode::Flex { max_booking } => Some((e, max_booking)),
+            _ => None,
+        });
+        let Some((entitlement, max_booking)) = flex else {
+            return Err(ApiFailure::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "no policy lets you book flex lockers; ask your facility manager",
+            ));
+        };
+        let held = index
+            .assignments_of(&user.user)
+            .iter()
+            .filter(|a| a.policy == entitlement.policy)
+            .count();
+        if held >= entitlement.quota as usize {
+            return Err(ApiFailure::new(
+                StatusCode::CONFLICT,
+                "quota_reached",
+                format!(
+                    "you already hold {held} of the {} lockers your policy allows",
+                    entitlement.quota
+                ),
+            ));
+        }
+        let mut candidates: Vec<&LockerId> = index
+            .lockers
+            .values()
+            .filter(|l| l.kind == LockerKind::Flex && l.state == LockerState::Available)
+            .filter(|l| entitlement.scope.covers(l))
+            .filter(|l| request.bank.as_ref().is_none_or(|b| l.bank.as_str() == b))
+            .filter(|l| request.zone.as_ref().is_none_or(|z| l.zone.as_str() == z))
+            .filter(|l| !index.held.contains_key(&l.id))
+            .map(|l| &l.id)
+            .collect();
+        candidates.sort();
+        let candidates: Vec<String> = candidates
+            .into_iter()
+            .take(64)
+            .map(|id| id.to_string())
+            .collect();
+        (
+            entitlement.policy.clone(),
+            max_booking.whole_hours(),
+            candidates,
+        )
+    };
+    if request.hours == 0 || i64::from(request.hours) > max_hours {
+        return Err(ApiFailure::bad_request(format!(
+            "hours {} is out of range; your policy allows bookings of 1 to {max_hours} hours",
+            request.hours
+        )));
+    }
+    let ends_at = stored_time(state.access.now() + Duration::hours(i64::from(request.hours)));
+    let audit = AuditDraft {
+        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        source: Some("app".to_string()),
+        action: "booking_created".to_string(),
+        subject: String::new(),
+        detail: json!({"user": user.user, "policy": policy}),
+    };
+    let booked = state
+        .store
+        .tenant(&user.tenant_id)
+        .book(&user.user, policy.as_str(), candidates, ends_at, audit)
+        .await?;
+    let Some(row) = booked else {
+        return Err(ApiFailure::new(
+            StatusCode::CONFLICT,
+            "no_free_locker",
+            "every flex locker you may book is taken; try another bank or later",
+        ));
+    };
+    tenant.write().hold(&row);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"assignment": row.id, "locker": row.locker_id, "ends_at": row.ends_at})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinRequest {
+    pin: String,
+}
+
+/// `PUT /app/v1/{tenant}/pin`: the user chooses their PIN.
+async fn set_pin(
+    State(state): State<AppState>,
+    user: AppUser,
+    ApiJson(request): ApiJson<PinRequest>,
+) -> Result<StatusCode, ApiFailure> {
+    let draft = AuditDraft {
+        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        source: Some("app".to_string()),
+        action: "pin_set".to_string(),
+        subject: user.user.clone(),
+        detail: json!({}),
+    };
+    crate::admin::set_pin(&state, &user.tenant_id, &user.user, request.pin, draft).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

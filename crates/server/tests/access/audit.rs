@@ -1,0 +1,157 @@
+//! The audit routes of the admin API: records in chain order, the chain
+//! check, and which tokens may read them.
+
+use lockgate_domain::audit::{Actor, AuditRecord};
+use lockgate_store::AuditDraft;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::AccessApp;
+
+/// Appends `count` records to the first tenant's chain and returns them.
+async fn append_records(access: &AccessApp, count: usize) -> Vec<AuditRecord> {
+    let tenant = access.app.store.tenant(&access.app.tenant.id);
+    let drafts = (0..count)
+        .map(|i| AuditDraft {
+            actor: Actor::Admin("cred-1".into()),
+            source: Some(format!("req-{i}")),
+            action: "locker_assigned".into(),
+            subject: format!("locker-{i}"),
+            detail: json!({"user": format!("user-{i}")}),
+        })
+        .collect();
+    tenant.append_audit(drafts).await.unwrap();
+    tenant.audit_records(0, 1_000).await.unwrap()
+}
+
+fn seqs(body: &Value) -> Vec<i64> {
+    body.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|record| record["seq"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_lists_records_in_order() {
+    let access = AccessApp::spawn().await;
+    let records = append_records(&access, 4).await;
+
+    let (status, body) = access.admin(Method::GET, "/audit", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(seqs(&body), [1, 2, 3, 4]);
+    let first: AuditRecord = serde_json::from_value(body[0].clone()).unwrap();
+    assert_eq!(first, records[0]);
+
+    let (status, body) = access
+        .admin(Method::GET, "/audit?after=1&limit=2", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(seqs(&body), [2, 3]);
+
+    let (status, body) = access.admin(Method::GET, "/audit?after=4", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!([]));
+}
+
+#[tokio::test]
+async fn audit_rejects_invalid_paging() {
+    let access = AccessApp::spawn().await;
+    let cases = [
+        ("/audit?limit=0", "limit 0 is out of range. Use 1 to 1000."),
+        (
+            "/audit?limit=1001",
+            "limit 1001 is out of range. Use 1 to 1000.",
+        ),
+        ("/audit?limit=ten", "limit \"ten\" is not an integer"),
+        ("/audit?after=-1", "after -1 is negative"),
+        ("/audit/verify?expected_head=abc", "is not a SHA-256 hash"),
+    ];
+    for (path, detail) in cases {
+        let (status, body) = access.admin(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        let text = body["detail"].as_str().unwrap();
+        assert!(text.contains(detail), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn verify_reports_intact_chain() {
+    let access = AccessApp::spawn().await;
+    let (status, body) = access.admin(Method::GET, "/audit/verify", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intact"], true, "an empty chain is intact: {body}");
+    assert_eq!(body["records"], 0);
+
+    let records = append_records(&access, 3).await;
+    let (status, body) = access.admin(Method::GET, "/audit/verify", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"intact": true, "records": 3, "head": records[2].hash})
+    );
+
+    let path = format!("/audit/verify?expected_head={}", records[1].hash);
+    let (status, body) = access.admin(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intact"], true, "{body}");
+    assert_eq!(body["expected_head_seq"], 2, "{body}");
+}
+
+#[tokio::test]
+async fn verify_reports_missing_head() {
+    let access = AccessApp::spawn().await;
+    let records = append_records(&access, 2).await;
+    let unknown = "ab".repeat(32);
+    let path = format!("/audit/verify?expected_head={unknown}");
+    let (status, body) = access.admin(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intact"], false, "{body}");
+    assert_eq!(body["records"], 2, "{body}");
+    assert_eq!(body["head"], records[1].hash.as_str(), "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains(&unknown), "{error}");
+    assert!(error.contains("ends at record 2"), "{error}");
+}
+
+#[tokio::test]
+async fn audit_rejects_other_tokens() {
+    let access = AccessApp::spawn().await;
+    append_records(&access, 1).await;
+    let (_, _, other) = access.app.add_tenant("depot").await;
+    let (_, other_admin) = access
+        .app
+        .store
+        .create_admin_token(&other.id)
+        .await
+        .unwrap();
+    let base = "/admin/v1/tenants/st-marys";
+    let scim_token = access.app.token.clone();
+    let device_token = access.device_token("bank-a").await;
+
+    for route in ["/audit", "/audit/verify"] {
+        let path = format!("{base}{route}");
+        let tokens = [
+            ("admin token of another tenant", other_admin.expose()),
+            ("SCIM token of this tenant", scim_token.as_str()),
+            ("device token of this tenant", device_token.as_str()),
+        ];
+        for (name, token) in tokens {
+            let (status, body) = access.call(Method::GET, &path, token, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{name} on {route}: {body}"
+            );
+            assert_eq!(body["error"], "unauthorized", "{name} on {route}: {body}");
+        }
+        let url = format!("{}{path}", access.app.origin);
+        let response = access.app.client.get(&url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "no token on {route}"
+        );
+    }
+}

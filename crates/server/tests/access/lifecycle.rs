@@ -1,0 +1,267 @@
+//! Joiner, mover, leaver and re-enable end to end: SCIM requests in, device
+//! decisions out, over real HTTP.
+
+use std::sync::atomic::Ordering;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::PATCH_URN;
+use crate::fixture::{
+    CLINICAL_EXTERNAL_ID, Hospital, NURSES_EXTERNAL_ID, add_member, create_group, create_user,
+    remove_member, save_policy,
+};
+
+#[tokio::test]
+async fn joiner_gets_a_locker_that_their_badge_opens() {
+    let hospital = Hospital::open().await;
+    let ada = hospital.nurse("ada@st-marys.example", "B-100").await;
+
+    let door = hospital.door_of(&ada).await;
+    let allowed = hospital.tap("B-100", &door).await;
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(allowed["user"], ada.as_str());
+
+    let other = if door == "1" { "2" } else { "1" };
+    let denied = hospital.tap("B-100", other).await;
+    assert_eq!(denied["decision"], "deny");
+    assert_eq!(denied["reason"], "not_assigned", "{denied}");
+
+    let unknown = hospital.tap("B-999", &door).await;
+    assert_eq!(unknown["reason"], "unknown_credential", "{unknown}");
+
+    let outbox = hospital.outbox().await;
+    assert!(
+        outbox
+            .iter()
+            .any(|n| n["kind"] == "locker_assigned" && n["user"] == ada.as_str()),
+        "{outbox:?}"
+    );
+    let actions = hospital.audit_actions().await;
+    for expected in [
+        "user_created",
+        "member_added",
+        "assignment_created",
+        "open_allowed",
+        "open_denied",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing: {actions:?}"
+        );
+    }
+}
+
+/// The two bodies Entra sends to disable a user: its default dialect and
+/// the RFC-compliant one behind the `aadOptscim062020` flag.
+fn disable_bodies() -> [serde_json::Value; 2] {
+    [
+        json!({"schemas": [PATCH_URN], "Operations": [
+            {"op": "Replace", "path": "active", "value": "False"}
+        ]}),
+        json!({"schemas": [PATCH_URN], "Operations": [
+            {"op": "replace", "value": {"active": false}}
+        ]}),
+    ]
+}
+
+#[tokio::test]
+async fn leaver_is_denied_by_the_first_decision_after_the_scim_response() {
+    let hospital = Hospital::open().await;
+    for round in 0..6 {
+        let name = format!("leaver{round}@st-marys.example");
+        let badge = format!("B-2{round:02}");
+        let user = hospital.nurse(&name, &badge).await;
+        let door = hospital.door_of(&user).await;
+        assert_eq!(hospital.tap(&badge, &door).await["decision"], "allow");
+
+        let body = disable_bodies()[round % 2].clone();
+        let (status, reply) = hospital
+            .access
+            .app
+            .patch(&format!("/Users/{user}"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        // No wait and no settling: the very next decision must deny.
+        let decision = hospital.tap(&badge, &door).await;
+        assert_eq!(decision["decision"], "deny", "round {round}: {decision}");
+        assert_eq!(
+            decision["reason"], "inactive_user",
+            "round {round}: {decision}"
+        );
+
+        assert!(hospital.lockers_of(&user).await.is_empty());
+        let locker = format!("ward-a-{door}");
+        assert_eq!(hospital.locker_state(&locker).await, "clear_out");
+        // Back into service, as a facility manager records it emptied.
+        let (status, reply) = hospital
+            .access
+            .admin(
+                Method::POST,
+                &format!("/lockers/{locker}/emptied"),
+                Some(json!({})),
+            )
+            .await;
+        assert!(status.is_success(), "{reply}");
+    }
+    let outbox = hospital.outbox().await;
+    let kinds: Vec<&str> = outbox.iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert!(kinds.contains(&"access_ended"), "{kinds:?}");
+    assert!(kinds.contains(&"clear_out_needed"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn deleted_user_is_denied_at_once_and_the_locker_waits_for_clear_out() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("gone@st-marys.example", "B-300").await;
+    let door = hospital.door_of(&user).await;
+
+    let (status, _) = hospital.access.app.delete(&format!("/Users/{user}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let decision = hospital.tap("B-300", &door).await;
+    assert_eq!(decision["reason"], "inactive_user", "{decision}");
+
+    assert!(hospital.lockers_of(&user).await.is_empty());
+    assert_eq!(
+        hospital.locker_state(&format!("ward-a-{door}")).await,
+        "clear_out"
+    );
+    let actions = hospital.audit_actions().await;
+    assert!(actions.contains(&"user_deleted".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"locker_clear_out".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn re_enabled_user_gets_access_back_from_kept_memberships() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("back@st-marys.example", "B-400").await;
+    let first = hospital.door_of(&user).await;
+
+    let [disable, _] = disable_bodies();
+    let (status, _) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), disable)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(hospital.lockers_of(&user).await.is_empty());
+
+    let enable = json!({"schemas": [PATCH_URN], "Operations": [
+        {"op": "Replace", "path": "active", "value": "True"}
+    ]});
+    let (status, _) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), enable)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The old locker waits for clear-out, so a different one is assigned.
+    let door = hospital.door_of(&user).await;
+    assert_ne!(door, first);
+    assert_eq!(hospital.tap("B-400", &door).await["decision"], "allow");
+}
+
+#[tokio::test]
+async fn mover_keeps_the_locker_during_grace_and_loses_it_after() {
+    let hospital = Hospital::with_grace(7).await;
+    let user = hospital.nurse("mover@st-marys.example", "B-500").await;
+    let door = hospital.door_of(&user).await;
+
+    remove_member(&hospital.access, &hospital.nurses, &user).await;
+    let held = hospital.lockers_of(&user).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0]["grace_until"].is_string(), "{held:?}");
+    // Inside grace the mover may still take their things out.
+    assert_eq!(hospital.tap("B-500", &door).await["decision"], "allow");
+
+    // Eight days later the grace period is over.
+    hospital
+        .access
+        .app
+        .clock
+        .store(8 * 24 * 3600, Ordering::Relaxed);
+    let decision = hospital.tap("B-500", &door).await;
+    assert_eq!(decision["decision"], "deny", "{decision}");
+    assert!(hospital.lockers_of(&user).await.is_empty());
+    assert_eq!(
+        hospital.locker_state(&format!("ward-a-{door}")).await,
+        "clear_out"
+    );
+}
+
+#[tokio::test]
+async fn mover_who_comes_back_during_grace_keeps_the_same_locker() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("returner@st-marys.example", "B-600").await;
+    let door = hospital.door_of(&user).await;
+
+    remove_member(&hospital.access, &hospital.nurses, &user).await;
+    assert!(hospital.lockers_of(&user).await[0]["grace_until"].is_string());
+    add_member(&hospital.access, &hospital.nurses, &user).await;
+
+    let held = hospital.lockers_of(&user).await;
+    assert_eq!(held.len(), 1);
+    assert!(held[0]["grace_until"].is_null(), "{held:?}");
+    assert_eq!(hospital.door_of(&user).await, door);
+}
+
+#[tokio::test]
+async fn group_rename_keeps_access() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("stays@st-marys.example", "B-700").await;
+    let door = hospital.door_of(&user).await;
+
+    let rename = json!({"schemas": [PATCH_URN], "Operations": [
+        {"op": "Replace", "path": "displayName", "value": "Registered nurses"}
+    ]});
+    let (status, _) = hospital
+        .access
+        .app
+        .patch(&format!("/Groups/{}", hospital.nurses), rename)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    assert_eq!(hospital.door_of(&user).await, door);
+    assert_eq!(hospital.tap("B-700", &door).await["decision"], "allow");
+}
+
+#[tokio::test]
+async fn nested_group_membership_grants_access() {
+    let hospital = Hospital::open().await;
+    let clinical = create_group(&hospital.access, "Clinical staff", CLINICAL_EXTERNAL_ID).await;
+    add_member(&hospital.access, &clinical, &hospital.nurses).await;
+    save_policy(
+        &hospital.access,
+        "ward-lockers",
+        json!({
+            "who": {"groups": [CLINICAL_EXTERNAL_ID]},
+            "what": {"banks": ["ward-a"], "kinds": ["personal"]},
+            "how": {"mode": "fixed"}
+        }),
+    )
+    .await;
+
+    // In `nurses` only; `nurses` is a member of `clinical`.
+    let user = hospital.nurse("nested@st-marys.example", "B-800").await;
+    let door = hospital.door_of(&user).await;
+    assert_eq!(hospital.tap("B-800", &door).await["decision"], "allow");
+
+    // Taking `nurses` out of `clinical` makes the user a mover.
+    remove_member(&hospital.access, &clinical, &hospital.nurses).await;
+    let held = hospital.lockers_of(&user).await;
+    assert!(held[0]["grace_until"].is_string(), "{held:?}");
+    assert_ne!(NURSES_EXTERNAL_ID, CLINICAL_EXTERNAL_ID);
+}
+
+#[tokio::test]
+async fn user_outside_every_policy_gets_nothing() {
+    let hospital = Hospital::open().await;
+    let user = create_user(&hospital.access, "porter@st-marys.example", "B-900").await;
+    assert!(hospital.lockers_of(&user).await.is_empty());
+    let decision = hospital.tap("B-900", "1").await;
+    assert_eq!(decision["decision"], "deny");
+}
