@@ -1,9 +1,8 @@
 //! The physical model over the admin API: sites, zones, banks and lockers,
 //! locker state changes, and imports of many at once.
 //!
-//! Every write reloads the tenant's lockers into the decision index once it
-//! has committed, so an open decision never sees a locker the database no
-//! longer has in that state.
+//! Every write that commits then reloads the tenant's lockers into the
+//! decision index, so open decisions use the new model from then on.
 
 use std::collections::HashMap;
 
@@ -244,7 +243,7 @@ async fn mark_emptied(
     Ok(Json(locker))
 }
 
-/// `DELETE /lockers/{locker}`; refused while the locker has an open assignment.
+/// `DELETE /lockers/{locker}`; rejected while the locker has an open assignment.
 async fn delete_locker(
     State(state): State<AppState>,
     auth: AdminAuth,
@@ -257,7 +256,7 @@ async fn delete_locker(
 }
 
 /// `POST /import` with the document of a TOML import file as JSON. It
-/// writes every row or none. A rejected import answers 400 (409 when every
+/// writes every row or none. A rejected import returns 400 (409 when every
 /// problem is a taken id or door) with `problems`, one entry per broken
 /// rule: `row` (its path in the document), `kind` and `message`.
 async fn import(
@@ -275,7 +274,14 @@ async fn import(
             tracing::info!(tenant = %auth.tenant.slug, %summary, "physical model imported");
             Ok(Json(summary).into_response())
         }
-        Err(ImportError::Rejected(problems)) => Ok(rejected(problems)),
+        Err(ImportError::Rejected(problems)) => {
+            tracing::info!(
+                tenant = %auth.tenant.slug,
+                problems = problems.len(),
+                "physical import rejected; nothing was written"
+            );
+            Ok(rejected(problems))
+        }
         Err(ImportError::Store(e)) => Err(e.into()),
     }
 }

@@ -23,7 +23,16 @@ impl Hospital {
     }
 
     pub async fn with_grace(grace_days: u32) -> Hospital {
-        let access = AccessApp::spawn().await;
+        Self::on(AccessApp::spawn().await, grace_days).await
+    }
+
+    /// The hospital on PostgreSQL, or `None` when no server is configured.
+    pub async fn on_postgres() -> Option<Hospital> {
+        let app = crate::common::TestApp::spawn_postgres().await?;
+        Some(Self::on(AccessApp::with(app).await, 7).await)
+    }
+
+    pub async fn on(access: AccessApp, grace_days: u32) -> Hospital {
         build_site(&access).await;
         let (status, body) = access
             .admin(

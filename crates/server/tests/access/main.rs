@@ -11,4 +11,9 @@ mod physical;
 #[allow(dead_code)]
 mod support;
 
+mod bookings;
+mod credentials;
 mod lifecycle;
+mod policies;
+mod postgres;
+mod rejections;

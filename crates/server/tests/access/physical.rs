@@ -190,7 +190,7 @@ async fn bad_input_changes_nothing() {
     let lockers_before = get_ok(&access, "/lockers").await;
     let sites_before = get_ok(&access, "/sites").await;
 
-    // The store's rules answer 400. A body that does not fit the request
+    // The store's rules return 400. A body that does not fit the request
     // type (an unknown field, a missing one, a state that is no state) is
     // rejected while it is read, with 422 like every admin route.
     let bad = StatusCode::BAD_REQUEST;

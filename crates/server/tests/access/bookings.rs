@@ -1,0 +1,122 @@
+//! Flex bookings under contention.
+
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::fixture::{Hospital, create_group, create_locker, save_policy};
+
+#[tokio::test]
+async fn a_thousand_concurrent_bookings_for_ten_lockers_give_exactly_ten() {
+    book_ten_of_a_thousand(Hospital::open().await).await;
+}
+
+/// On PostgreSQL the bookings run on many connections at once, so only the
+/// partial unique index stands between two requests and one locker.
+#[tokio::test]
+async fn a_thousand_concurrent_bookings_on_postgres_give_exactly_ten() {
+    if let Some(hospital) = Hospital::on_postgres().await {
+        book_ten_of_a_thousand(hospital).await;
+    }
+}
+
+async fn book_ten_of_a_thousand(hospital: Hospital) {
+    let access = &hospital.access;
+    for door in 1..=10 {
+        create_locker(
+            access,
+            &format!("flex-b-{door}"),
+            "flex-b",
+            &door.to_string(),
+            "flex",
+        )
+        .await;
+    }
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12}
+        }),
+    )
+    .await;
+
+    // 1,000 doctors, each with an app token; created through the store to
+    // keep the set-up short, then added to the group over SCIM.
+    let store = access.app.store.tenant(&access.app.tenant.id);
+    let mut users = Vec::new();
+    for n in 0..1000 {
+        let document = json!({"schemas": [crate::common::USER_URN], "userName": format!("dr{n}@st-marys.example"), "active": true});
+        let stored = store
+            .create_user(&lockgate_store::WriteContext::default(), document)
+            .await
+            .unwrap();
+        users.push(stored.id);
+    }
+    for chunk in users.chunks(200) {
+        let values: Vec<_> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let (status, body) = access
+            .app
+            .patch(
+                &format!("/Groups/{doctors}"),
+                json!({"schemas": [crate::common::PATCH_URN], "Operations": [
+                    {"op": "Add", "path": "members", "value": values}
+                ]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    hospital.lockers_of(&users[0]).await;
+    let mut tokens = Vec::new();
+    for user in &users {
+        let (status, body) = access
+            .admin(Method::POST, &format!("/users/{user}/app-tokens"), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_string());
+    }
+
+    let requests = tokens.iter().map(|token| {
+        access.call(
+            Method::POST,
+            "/app/v1/st-marys/bookings",
+            token,
+            Some(json!({"hours": 4, "bank": "flex-b"})),
+        )
+    });
+    let results = join_all(requests).await;
+
+    let mut lockers = HashSet::new();
+    let mut conflicts = 0;
+    for (status, body) in &results {
+        match *status {
+            StatusCode::CREATED => {
+                assert!(
+                    lockers.insert(body["locker"].as_str().unwrap().to_string()),
+                    "double booking: {body}"
+                );
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"], "no_free_locker", "{body}");
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(lockers.len(), 10);
+    assert_eq!(conflicts, 990);
+
+    let (_, rows) = access.admin(Method::GET, "/assignments", None).await;
+    let booked: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["locker_id"].as_str().unwrap().starts_with("flex-b-"))
+        .collect();
+    assert_eq!(booked.len(), 10);
+}

@@ -1,0 +1,237 @@
+//! PINs, enrolled badges, app tokens and guessing limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::fixture::Hospital;
+
+async fn pin_at(hospital: &Hospital, door: &str, pin: &str) -> (StatusCode, serde_json::Value) {
+    hospital
+        .access
+        .call(
+            Method::POST,
+            "/device/v1/decisions",
+            &hospital.device,
+            Some(
+                json!({"bank": "ward-a", "door": door, "credential": {"type": "pin", "pin": pin}}),
+            ),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn pin_opens_the_holders_locker_and_locks_after_five_wrong_entries() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("pin@st-marys.example", "B-1").await;
+    let door = hospital.door_of(&user).await;
+
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::PUT,
+            &format!("/users/{user}/pin"),
+            Some(json!({"pin": "4719"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let (_, allowed) = pin_at(&hospital, &door, "4719").await;
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+
+    for attempt in 1..=5 {
+        let (_, denied) = pin_at(&hospital, &door, "0000").await;
+        assert_eq!(denied["reason"], "wrong_pin", "attempt {attempt}: {denied}");
+    }
+    // Locked: even the right PIN is refused, and says why.
+    let (_, locked) = pin_at(&hospital, &door, "4719").await;
+    assert_eq!(locked["reason"], "pin_locked", "{locked}");
+    // The badge still works.
+    assert_eq!(hospital.tap("B-1", &door).await["decision"], "allow");
+
+    // A helpdesk reset ends the lock.
+    let (status, _) = hospital
+        .access
+        .admin(
+            Method::PUT,
+            &format!("/users/{user}/pin"),
+            Some(json!({"pin": "5820"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, allowed) = pin_at(&hospital, &door, "5820").await;
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+
+    let actions = hospital.audit_actions().await;
+    assert!(actions.contains(&"pin_locked".to_string()), "{actions:?}");
+    assert!(!format!("{actions:?}").contains("4719"));
+}
+
+#[tokio::test]
+async fn weak_or_malformed_pins_are_refused() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("weak@st-marys.example", "B-2").await;
+    for pin in ["123", "1234", "0000", "12ab", "123456789"] {
+        let (status, body) = hospital
+            .access
+            .admin(
+                Method::PUT,
+                &format!("/users/{user}/pin"),
+                Some(json!({"pin": pin})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{pin}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("PIN"), "{body}");
+    }
+    let (_, summary) = hospital
+        .access
+        .admin(Method::GET, &format!("/users/{user}/access"), None)
+        .await;
+    assert_eq!(summary["pin_set"], false);
+}
+
+#[tokio::test]
+async fn enrolled_badge_opens_and_removal_stops_it_at_once() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("enrol@st-marys.example", "B-3").await;
+    let door = hospital.door_of(&user).await;
+
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::POST,
+            &format!("/users/{user}/badges"),
+            Some(json!({"badge": "SPARE-7"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(hospital.tap("SPARE-7", &door).await["decision"], "allow");
+
+    // The same badge cannot be given to someone else.
+    let other = hospital.nurse("other@st-marys.example", "B-4").await;
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::POST,
+            &format!("/users/{other}/badges"),
+            Some(json!({"badge": "SPARE-7"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let (status, _) = hospital
+        .access
+        .admin(Method::DELETE, "/badges/SPARE-7", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        hospital.tap("SPARE-7", &door).await["reason"],
+        "unknown_credential"
+    );
+}
+
+#[tokio::test]
+async fn badge_number_follows_the_scim_attribute() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("renumber@st-marys.example", "OLD-1").await;
+    let door = hospital.door_of(&user).await;
+    let patch = json!({"schemas": [crate::common::PATCH_URN], "Operations": [{
+        "op": "Replace",
+        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+        "value": "NEW-1"
+    }]});
+    let (status, body) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), patch)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Reading assignments waits for the engine to apply the change.
+    hospital.lockers_of(&user).await;
+    assert_eq!(hospital.tap("NEW-1", &door).await["decision"], "allow");
+    assert_eq!(
+        hospital.tap("OLD-1", &door).await["reason"],
+        "unknown_credential"
+    );
+}
+
+#[tokio::test]
+async fn unknown_badges_are_rate_limited_per_bank() {
+    let hospital = Hospital::open().await;
+    let mut limited = None;
+    for attempt in 0..40 {
+        let (status, body) = hospital
+            .access
+            .call(
+                Method::POST,
+                "/device/v1/decisions",
+                &hospital.device,
+                Some(json!({"bank": "ward-a", "door": "1", "credential": {"type": "badge", "id": format!("guess-{attempt}")}})),
+            )
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                body["detail"].as_str().unwrap().contains("try again"),
+                "{body}"
+            );
+            limited = Some(attempt);
+            break;
+        }
+        assert_eq!(body["reason"], "unknown_credential");
+    }
+    assert_eq!(limited, Some(20));
+}
+
+#[tokio::test]
+async fn app_token_opens_and_stops_when_the_user_leaves() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("app@st-marys.example", "B-5").await;
+    let door = hospital.door_of(&user).await;
+    let (status, body) = hospital
+        .access
+        .admin(Method::POST, &format!("/users/{user}/app-tokens"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+
+    let open = |locker: String| json!({"locker": locker});
+    let (status, body) = hospital
+        .access
+        .call(
+            Method::POST,
+            "/app/v1/st-marys/opens",
+            &token,
+            Some(open(format!("ward-a-{door}"))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"], "allow", "{body}");
+
+    let disable = json!({"schemas": [crate::common::PATCH_URN], "Operations": [
+        {"op": "Replace", "path": "active", "value": "False"}
+    ]});
+    hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), disable)
+        .await;
+    let (status, body) = hospital
+        .access
+        .call(
+            Method::POST,
+            "/app/v1/st-marys/opens",
+            &token,
+            Some(open(format!("ward-a-{door}"))),
+        )
+        .await;
+    // Either the token is already revoked or the decision denies; never an open.
+    assert!(
+        status == StatusCode::UNAUTHORIZED || body["reason"] == "inactive_user",
+        "{status}: {body}"
+    );
+    hospital.lockers_of(&user).await;
+    let (status, _) = hospital
+        .access
+        .call(Method::GET, "/app/v1/st-marys/me", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,168 @@
+//! Policy versions, previews and retirement.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::fixture::{Hospital, NURSES_EXTERNAL_ID};
+
+fn ward_policy(kinds: &[&str]) -> Value {
+    json!({
+        "who": {"groups": [NURSES_EXTERNAL_ID]},
+        "what": {"banks": ["ward-a"], "kinds": kinds},
+        "how": {"mode": "fixed"}
+    })
+}
+
+#[tokio::test]
+async fn every_save_is_a_new_version_and_stale_saves_conflict() {
+    let hospital = Hospital::open().await;
+    let access = &hospital.access;
+    let (status, body) = access
+        .admin(
+            Method::PUT,
+            "/policies/ward-lockers",
+            Some(json!({"base_version": 1, "policy": ward_policy(&["personal"])})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+
+    // Saving again on top of version 1 would overwrite version 2 unseen.
+    let (status, body) = access
+        .admin(
+            Method::PUT,
+            "/policies/ward-lockers",
+            Some(json!({"base_version": 1, "policy": ward_policy(&["shared"])})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("version 2"),
+        "{body}"
+    );
+
+    let (_, versions) = access
+        .admin(Method::GET, "/policies/ward-lockers", None)
+        .await;
+    let numbers: Vec<i64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+    let actions = hospital.audit_actions().await;
+    assert!(actions.contains(&"policy_created".to_string()));
+    assert!(actions.contains(&"policy_changed".to_string()));
+}
+
+#[tokio::test]
+async fn preview_counts_what_a_change_would_do_and_changes_nothing() {
+    let hospital = Hospital::open().await;
+    let mut users = Vec::new();
+    for n in 0..3 {
+        users.push(
+            hospital
+                .nurse(&format!("n{n}@st-marys.example"), &format!("P-{n}"))
+                .await,
+        );
+    }
+    let before = hospital
+        .access
+        .admin(Method::GET, "/assignments", None)
+        .await
+        .1;
+    assert_eq!(before.as_array().unwrap().len(), 3);
+
+    // Limiting the policy to shared lockers takes every personal locker away.
+    let (status, report) = hospital
+        .access
+        .admin(
+            Method::POST,
+            "/policies/ward-lockers/preview",
+            Some(json!({"policy": {
+                "who": {"groups": ["someone-else"]},
+                "what": {"banks": ["ward-a"]},
+                "how": {"mode": "fixed"}
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["users_losing_access"], 3, "{report}");
+    assert_eq!(report["grace_periods_started"], 3, "{report}");
+    assert_eq!(report["lockers_assigned"], 0, "{report}");
+    assert_eq!(report["losing_examples"].as_array().unwrap().len(), 3);
+
+    let after = hospital
+        .access
+        .admin(Method::GET, "/assignments", None)
+        .await
+        .1;
+    assert_eq!(before, after);
+    let (_, versions) = hospital
+        .access
+        .admin(Method::GET, "/policies/ward-lockers", None)
+        .await;
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+
+    // A preview of a policy that adds people counts the new lockers.
+    let (_, report) = hospital
+        .access
+        .admin(
+            Method::POST,
+            "/policies/porters/preview",
+            Some(json!({"policy": {
+                "who": {"attributes": [{"name": "department", "equals": "Cardiology"}]},
+                "what": {"banks": ["ward-a"], "kinds": ["personal"]},
+                "how": {"mode": "fixed"}
+            }})),
+        )
+        .await;
+    assert_eq!(report["users_gaining_access"], 3, "{report}");
+    // One personal locker is left for three users who already hold one each.
+    assert_eq!(report["lockers_assigned"], 1, "{report}");
+}
+
+#[tokio::test]
+async fn retiring_a_policy_makes_its_users_movers() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("retire@st-marys.example", "R-1").await;
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::POST,
+            "/policies/ward-lockers/retire",
+            Some(json!({"base_version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retired"], true);
+    let held = hospital.lockers_of(&user).await;
+    assert!(held[0]["grace_until"].is_string(), "{held:?}");
+}
+
+#[tokio::test]
+async fn explain_names_the_reason_without_opening() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("why@st-marys.example", "W-1").await;
+    let door = hospital.door_of(&user).await;
+    let other = if door == "1" { "ward-a-2" } else { "ward-a-1" };
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::GET,
+            &format!("/explain?user=why@st-marys.example&locker={other}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"], "deny");
+    assert_eq!(body["reason"], "not_assigned");
+    assert!(body["explanation"].as_str().unwrap().len() > 20);
+    assert_eq!(body["policies"], json!(["ward-lockers"]));
+    let actions = hospital.audit_actions().await;
+    assert!(
+        !actions.iter().any(|a| a.starts_with("open_")),
+        "{actions:?}"
+    );
+}
