@@ -192,6 +192,7 @@ impl Config {
             provisioning_log_retention: Duration::from_secs(
                 self.provisioning_log.retention_days * 86_400,
             ),
+            ..lockgate_server::ServerConfig::default()
         }
     }
 }

@@ -18,7 +18,7 @@ use time::Duration;
 
 use crate::AppState;
 use crate::access::open::{OpenAttempt, Presented};
-use crate::access::{Access, stored_time};
+use crate::access::stored_time;
 use crate::admin::{ApiJson, bearer};
 use crate::device::decision_body;
 use crate::error::ApiFailure;

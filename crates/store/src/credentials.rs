@@ -107,6 +107,27 @@ fn info_from_row(row: &AnyRow) -> Result<CredentialInfo, StoreError> {
     })
 }
 
+/// The columns of a new credential besides its tenant and secret.
+struct NewCredential<'a> {
+    kind: CredentialKind,
+    client_id: Option<&'a str>,
+    parent_id: Option<&'a str>,
+    scope: Option<&'a str>,
+    expires_at: Option<String>,
+}
+
+impl NewCredential<'_> {
+    fn of(kind: CredentialKind) -> Self {
+        NewCredential {
+            kind,
+            client_id: None,
+            parent_id: None,
+            scope: None,
+            expires_at: None,
+        }
+    }
+}
+
 fn later(duration: Duration) -> String {
     timestamp::format(OffsetDateTime::now_utc() + duration)
 }
@@ -115,13 +136,16 @@ impl Store {
     async fn insert_credential(
         &self,
         tenant_id: &str,
-        kind: CredentialKind,
         secret: &Secret,
-        client_id: Option<&str>,
-        parent_id: Option<&str>,
-        scope: Option<&str>,
-        expires_at: Option<String>,
+        new: NewCredential<'_>,
     ) -> Result<CredentialInfo, StoreError> {
+        let NewCredential {
+            kind,
+            client_id,
+            parent_id,
+            scope,
+            expires_at,
+        } = new;
         let info = CredentialInfo {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: tenant_id.to_string(),
@@ -159,12 +183,8 @@ impl Store {
         let info = self
             .insert_credential(
                 tenant_id,
-                CredentialKind::ScimToken,
                 &secret,
-                None,
-                None,
-                None,
-                None,
+                NewCredential::of(CredentialKind::ScimToken),
             )
             .await?;
         Ok((info, secret))
@@ -324,7 +344,7 @@ impl Store {
         let secret = Secret::generate(ADMIN_TOKEN_PREFIX);
         let kind = CredentialKind::AdminToken;
         let info = self
-            .insert_credential(tenant_id, kind, &secret, None, None, None, None)
+            .insert_credential(tenant_id, &secret, NewCredential::of(kind))
             .await?;
         Ok((info, secret))
     }
@@ -339,7 +359,14 @@ impl Store {
         let secret = Secret::generate(DEVICE_TOKEN_PREFIX);
         let kind = CredentialKind::DeviceToken;
         let info = self
-            .insert_credential(tenant_id, kind, &secret, None, None, Some(bank_id), None)
+            .insert_credential(
+                tenant_id,
+                &secret,
+                NewCredential {
+                    scope: Some(bank_id),
+                    ..NewCredential::of(kind)
+                },
+            )
             .await?;
         Ok((info, secret))
     }
@@ -386,12 +413,11 @@ impl Store {
         let info = self
             .insert_credential(
                 tenant_id,
-                CredentialKind::OAuthClient,
                 &client_secret,
-                Some(&client_id),
-                None,
-                None,
-                None,
+                NewCredential {
+                    client_id: Some(&client_id),
+                    ..NewCredential::of(CredentialKind::OAuthClient)
+                },
             )
             .await?;
         Ok(OAuthClient {
@@ -430,12 +456,12 @@ impl Store {
         let token = Secret::generate(ACCESS_TOKEN_PREFIX);
         self.insert_credential(
             tenant_id,
-            CredentialKind::AccessToken,
             &token,
-            None,
-            Some(&parent),
-            None,
-            Some(later(lifetime)),
+            NewCredential {
+                parent_id: Some(&parent),
+                expires_at: Some(later(lifetime)),
+                ..NewCredential::of(CredentialKind::AccessToken)
+            },
         )
         .await?;
         Ok(Some(AccessToken {

@@ -8,18 +8,18 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use lockgate_domain::IdentityEvent;
 use lockgate_domain::IdentityEventKind as Kind;
 use lockgate_domain::access::entitlement::Entitlement;
-use lockgate_domain::access::lifecycle::{LifecycleAction, plan};
+use lockgate_domain::access::lifecycle::plan;
 use lockgate_domain::access::model::{Locker, LockerId, LockerKind, LockerState, PolicyId};
 use lockgate_domain::access::policy::AssignmentMode;
 use lockgate_domain::audit::Actor;
 use lockgate_domain::timestamp;
-use lockgate_store::{AccessChanges, AuditDraft, StoreError, TenantStore};
+use lockgate_store::{AuditDraft, StoreError, TenantStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::TenantAccess;
 use super::index::TenantIndex;
-use super::translate::{IndexOp, Translator};
+use super::translate::Translator;
 
 /// Events read per pass; a longer backlog takes several passes.
 const EVENTS_PER_PASS: i64 = 2_000;

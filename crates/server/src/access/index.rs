@@ -81,7 +81,6 @@ pub(crate) struct TenantIndex {
 pub(crate) struct Outcome {
     pub decision: Decision,
     pub user: Option<String>,
-    pub locker: LockerId,
 }
 
 impl TenantIndex {
@@ -327,7 +326,6 @@ impl TenantIndex {
         let outcome = |decision| Outcome {
             decision,
             user: user.map(str::to_string),
-            locker: locker.clone(),
         };
         let Some(locker_entry) = self.lockers.get(locker) else {
             return outcome(Decision::Deny(DenyReason::NotEntitled));

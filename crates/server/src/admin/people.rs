@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{AdminAuth, ApiJson};
 use crate::AppState;
 use crate::access::index::{PinEntry, TenantIndex};
-use crate::access::{Access, pin};
+use crate::access::pin;
 use crate::device::decision_body;
 use crate::error::ApiFailure;
 
