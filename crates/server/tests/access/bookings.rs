@@ -9,14 +9,14 @@ use serde_json::json;
 use crate::fixture::{Hospital, create_group, create_locker, save_policy};
 
 #[tokio::test]
-async fn a_thousand_concurrent_bookings_for_ten_lockers_give_exactly_ten() {
+async fn thousand_bookings_ten_lockers() {
     book_ten_of_a_thousand(Hospital::open().await).await;
 }
 
 /// On PostgreSQL the bookings run on many connections at once, so only the
-/// partial unique index stands between two requests and one locker.
+/// partial unique index keeps two requests from booking one locker.
 #[tokio::test]
-async fn a_thousand_concurrent_bookings_on_postgres_give_exactly_ten() {
+async fn thousand_bookings_ten_lockers_postgres() {
     if let Some(hospital) = Hospital::on_postgres().await {
         book_ten_of_a_thousand(hospital).await;
     }

@@ -20,7 +20,7 @@ async fn pin_at(hospital: &Hospital, door: &str, pin: &str) -> (StatusCode, serd
 }
 
 #[tokio::test]
-async fn pin_opens_the_holders_locker_and_locks_after_five_wrong_entries() {
+async fn pin_opens_then_locks_after_five_misses() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("pin@st-marys.example", "B-1").await;
     let door = hospital.door_of(&user).await;
@@ -42,7 +42,7 @@ async fn pin_opens_the_holders_locker_and_locks_after_five_wrong_entries() {
         let (_, denied) = pin_at(&hospital, &door, "0000").await;
         assert_eq!(denied["reason"], "wrong_pin", "attempt {attempt}: {denied}");
     }
-    // Locked: even the right PIN is refused, and says why.
+    // Locked: even the right PIN is rejected, with the lock as the reason.
     let (_, locked) = pin_at(&hospital, &door, "4719").await;
     assert_eq!(locked["reason"], "pin_locked", "{locked}");
     // The badge still works.
@@ -67,7 +67,7 @@ async fn pin_opens_the_holders_locker_and_locks_after_five_wrong_entries() {
 }
 
 #[tokio::test]
-async fn weak_or_malformed_pins_are_refused() {
+async fn weak_pins_rejected() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("weak@st-marys.example", "B-2").await;
     for pin in ["123", "1234", "0000", "12ab", "123456789"] {
@@ -90,7 +90,7 @@ async fn weak_or_malformed_pins_are_refused() {
 }
 
 #[tokio::test]
-async fn enrolled_badge_opens_and_removal_stops_it_at_once() {
+async fn enrolled_badge_works_until_removed() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("enrol@st-marys.example", "B-3").await;
     let door = hospital.door_of(&user).await;
@@ -130,7 +130,7 @@ async fn enrolled_badge_opens_and_removal_stops_it_at_once() {
 }
 
 #[tokio::test]
-async fn badge_number_follows_the_scim_attribute() {
+async fn badge_follows_scim_attribute() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("renumber@st-marys.example", "OLD-1").await;
     let door = hospital.door_of(&user).await;
@@ -155,7 +155,7 @@ async fn badge_number_follows_the_scim_attribute() {
 }
 
 #[tokio::test]
-async fn unknown_badges_are_rate_limited_per_bank() {
+async fn unknown_badges_rate_limited() {
     let hospital = Hospital::open().await;
     let mut limited = None;
     for attempt in 0..40 {
@@ -182,7 +182,7 @@ async fn unknown_badges_are_rate_limited_per_bank() {
 }
 
 #[tokio::test]
-async fn app_token_opens_and_stops_when_the_user_leaves() {
+async fn app_token_ends_with_leaver() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("app@st-marys.example", "B-5").await;
     let door = hospital.door_of(&user).await;

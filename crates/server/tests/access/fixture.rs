@@ -26,7 +26,7 @@ impl Hospital {
         Self::on(AccessApp::spawn().await, grace_days).await
     }
 
-    /// The hospital on PostgreSQL, or `None` when no server is configured.
+    /// Starts the hospital on PostgreSQL, or `None` when no server is configured.
     pub async fn on_postgres() -> Option<Hospital> {
         let app = crate::common::TestApp::spawn_postgres().await?;
         Some(Self::on(AccessApp::with(app).await, 7).await)
@@ -70,7 +70,7 @@ impl Hospital {
         id
     }
 
-    /// The open assignments of `user`, after the engine has settled.
+    /// Returns the open assignments of `user`, after the engine has settled.
     pub async fn lockers_of(&self, user: &str) -> Vec<Value> {
         let (status, body) = self.access.admin(Method::GET, "/assignments", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -82,7 +82,7 @@ impl Hospital {
             .collect()
     }
 
-    /// The door label of the only locker `user` holds.
+    /// Returns the door label of the only locker `user` holds.
     pub async fn door_of(&self, user: &str) -> String {
         let lockers = self.lockers_of(user).await;
         assert_eq!(lockers.len(), 1, "{lockers:?}");

@@ -13,7 +13,7 @@ use crate::fixture::{
 };
 
 #[tokio::test]
-async fn joiner_gets_a_locker_that_their_badge_opens() {
+async fn joiner_badge_opens_assigned_locker() {
     let hospital = Hospital::open().await;
     let ada = hospital.nurse("ada@st-marys.example", "B-100").await;
 
@@ -52,7 +52,7 @@ async fn joiner_gets_a_locker_that_their_badge_opens() {
     }
 }
 
-/// The two bodies Entra sends to disable a user: its default dialect and
+/// Returns the two bodies Entra sends to disable a user: its default dialect and
 /// the RFC-compliant one behind the `aadOptscim062020` flag.
 fn disable_bodies() -> [serde_json::Value; 2] {
     [
@@ -66,7 +66,7 @@ fn disable_bodies() -> [serde_json::Value; 2] {
 }
 
 #[tokio::test]
-async fn leaver_is_denied_by_the_first_decision_after_the_scim_response() {
+async fn leaver_denied_right_after_disable() {
     let hospital = Hospital::open().await;
     for round in 0..6 {
         let name = format!("leaver{round}@st-marys.example");
@@ -111,7 +111,7 @@ async fn leaver_is_denied_by_the_first_decision_after_the_scim_response() {
 }
 
 #[tokio::test]
-async fn deleted_user_is_denied_at_once_and_the_locker_waits_for_clear_out() {
+async fn deleted_user_denied_and_locker_cleared() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("gone@st-marys.example", "B-300").await;
     let door = hospital.door_of(&user).await;
@@ -135,7 +135,7 @@ async fn deleted_user_is_denied_at_once_and_the_locker_waits_for_clear_out() {
 }
 
 #[tokio::test]
-async fn re_enabled_user_gets_access_back_from_kept_memberships() {
+async fn reenabled_user_regains_access() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("back@st-marys.example", "B-400").await;
     let first = hospital.door_of(&user).await;
@@ -166,7 +166,7 @@ async fn re_enabled_user_gets_access_back_from_kept_memberships() {
 }
 
 #[tokio::test]
-async fn mover_keeps_the_locker_during_grace_and_loses_it_after() {
+async fn mover_keeps_locker_until_grace_ends() {
     let hospital = Hospital::with_grace(7).await;
     let user = hospital.nurse("mover@st-marys.example", "B-500").await;
     let door = hospital.door_of(&user).await;
@@ -194,7 +194,7 @@ async fn mover_keeps_the_locker_during_grace_and_loses_it_after() {
 }
 
 #[tokio::test]
-async fn mover_who_comes_back_during_grace_keeps_the_same_locker() {
+async fn returning_mover_keeps_same_locker() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("returner@st-marys.example", "B-600").await;
     let door = hospital.door_of(&user).await;
@@ -258,7 +258,7 @@ async fn nested_group_membership_grants_access() {
 }
 
 #[tokio::test]
-async fn user_outside_every_policy_gets_nothing() {
+async fn unentitled_user_gets_nothing() {
     let hospital = Hospital::open().await;
     let user = create_user(&hospital.access, "porter@st-marys.example", "B-900").await;
     assert!(hospital.lockers_of(&user).await.is_empty());

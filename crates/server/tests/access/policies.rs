@@ -14,7 +14,7 @@ fn ward_policy(kinds: &[&str]) -> Value {
 }
 
 #[tokio::test]
-async fn every_save_is_a_new_version_and_stale_saves_conflict() {
+async fn stale_policy_save_conflicts() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
     let (status, body) = access
@@ -57,7 +57,7 @@ async fn every_save_is_a_new_version_and_stale_saves_conflict() {
 }
 
 #[tokio::test]
-async fn preview_counts_what_a_change_would_do_and_changes_nothing() {
+async fn preview_counts_without_writing() {
     let hospital = Hospital::open().await;
     let mut users = Vec::new();
     for n in 0..3 {
@@ -74,7 +74,7 @@ async fn preview_counts_what_a_change_would_do_and_changes_nothing() {
         .1;
     assert_eq!(before.as_array().unwrap().len(), 3);
 
-    // Limiting the policy to shared lockers takes every personal locker away.
+    // Giving the policy to another group takes every nurse's locker away.
     let (status, report) = hospital
         .access
         .admin(
@@ -124,7 +124,7 @@ async fn preview_counts_what_a_change_would_do_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn retiring_a_policy_makes_its_users_movers() {
+async fn retired_policy_makes_movers() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("retire@st-marys.example", "R-1").await;
     let (status, body) = hospital
@@ -142,7 +142,7 @@ async fn retiring_a_policy_makes_its_users_movers() {
 }
 
 #[tokio::test]
-async fn explain_names_the_reason_without_opening() {
+async fn explain_names_reason() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("why@st-marys.example", "W-1").await;
     let door = hospital.door_of(&user).await;

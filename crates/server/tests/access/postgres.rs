@@ -37,7 +37,7 @@ async fn joiner_and_leaver_on_postgres() {
 }
 
 #[tokio::test]
-async fn concurrent_decisions_keep_the_audit_chain_intact_on_postgres() {
+async fn concurrent_decisions_chain_intact_postgres() {
     let Some(hospital) = Hospital::on_postgres().await else {
         return;
     };

@@ -27,7 +27,7 @@ async fn snapshot(hospital: &Hospital) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn malformed_requests_are_refused_and_change_nothing() {
+async fn malformed_requests_change_nothing() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("steady@st-marys.example", "S-1").await;
     let before = snapshot(&hospital).await;
@@ -166,7 +166,7 @@ async fn malformed_requests_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn credentials_of_another_tenant_or_kind_are_refused() {
+async fn foreign_credentials_rejected() {
     let hospital = Hospital::open().await;
     hospital.nurse("mine@st-marys.example", "M-1").await;
     let app = &hospital.access.app;
@@ -225,7 +225,7 @@ async fn credentials_of_another_tenant_or_kind_are_refused() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    // Tenant B's controller of a bank with the same id sees none of tenant
+    // Tenant B's controller of a bank with the same id finds none of tenant
     // A's doors or badges.
     let (status, body) = hospital
         .access

@@ -25,7 +25,7 @@ impl AccessApp {
         }
     }
 
-    /// The admin API base of the first tenant.
+    /// Returns the admin API base URL of the first tenant.
     pub fn admin_base(&self) -> String {
         format!("{}/admin/v1/tenants/st-marys", self.app.origin)
     }
