@@ -114,6 +114,18 @@ impl TenantStore {
         rows.iter().map(membership_from_row).collect()
     }
 
+    /// Group-in-group memberships of the tenant.
+    pub async fn nested_memberships(&self) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT group_id, member_id, member_kind FROM scim_group_members \
+             WHERE tenant_id = $1 AND member_kind = 'Group'",
+        )
+        .bind(&self.tenant_id)
+        .fetch_all(&self.store.reader)
+        .await?;
+        rows.iter().map(membership_from_row).collect()
+    }
+
     /// Memberships of the given members (direct groups of users or groups).
     pub async fn memberships_of(
         &self,

@@ -63,12 +63,7 @@ async fn run_pass(
 
     if !work.groups.is_empty() {
         let groups = store.all_groups().await?;
-        let nested: Vec<_> = store
-            .all_memberships()
-            .await?
-            .into_iter()
-            .filter(|m| m.member_is_group)
-            .collect();
+        let nested = store.nested_memberships().await?;
         let mut index = tenant.write();
         let before = index.users_under(&work.groups);
         index.set_groups(groups, &nested);
@@ -227,7 +222,7 @@ pub(crate) fn plan_users(
             entry.deleted,
             now,
         );
-        translator.apply_plan(index, user_id, &held, actions);
+        translator.apply_plan(index, user_id, before, &held, actions);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use lockgate_domain::access::entitlement::Entitlement;
 use lockgate_domain::access::lifecycle::{LifecycleAction, NotifyReason, Recipient};
 use lockgate_domain::access::model::{Assignment, LockerId, LockerState};
 use lockgate_domain::audit::Actor;
@@ -88,6 +89,7 @@ impl Translator {
         &mut self,
         index: &TenantIndex,
         user: &str,
+        before: &[Entitlement],
         held: &[Assignment],
         actions: Vec<LifecycleAction>,
     ) {
@@ -180,6 +182,13 @@ impl Translator {
                         self.ops.push(IndexOp::RevokeTokens(user.to_string()));
                         self.audit("app_tokens_revoked", user, json!({}));
                     }
+                }
+                LifecycleAction::Notify {
+                    reason: NotifyReason::NoFreeLocker { policy },
+                    ..
+                } if before.iter().any(|e| e.policy == policy) => {
+                    // Facilities heard about this user when the entitlement
+                    // appeared; every later re-plan would repeat it.
                 }
                 LifecycleAction::Notify { to, reason } => self.notify(index, user, to, reason),
             }

@@ -265,3 +265,37 @@ async fn unentitled_user_gets_nothing() {
     let decision = hospital.tap("B-900", "1").await;
     assert_eq!(decision["decision"], "deny");
 }
+
+#[tokio::test]
+async fn waiting_joiner_gets_a_new_locker() {
+    let hospital = Hospital::open().await;
+    // The ward bank has four personal lockers.
+    for n in 0..5 {
+        hospital
+            .nurse(&format!("w{n}@st-marys.example"), &format!("WJ-{n}"))
+            .await;
+    }
+    let fifth = hospital.nurse("w5@st-marys.example", "WJ-5").await;
+    assert!(hospital.lockers_of(&fifth).await.is_empty());
+    let waiting: Vec<_> = hospital
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|n| n["kind"] == "no_free_locker")
+        .collect();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+
+    // Two new lockers, one for each waiting nurse.
+    for door in ["5", "6"] {
+        let id = format!("ward-a-{door}");
+        crate::fixture::create_locker(&hospital.access, &id, "ward-a", door, "personal").await;
+    }
+    assert_eq!(hospital.lockers_of(&fifth).await.len(), 1);
+    let again = hospital
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|n| n["kind"] == "no_free_locker")
+        .count();
+    assert_eq!(again, 2, "re-planning must not notify facilities again");
+}
