@@ -140,9 +140,9 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-/// The audit actor of a CLI import: whoever can run the CLI on the server
-/// already holds the database, so the operating system user is recorded
-/// for the trail rather than as proof.
+/// Returns the audit actor of a CLI import. Anyone who can run the CLI
+/// against the database already has full access to it, so the operating
+/// system user is recorded for the trail, not as proof of identity.
 fn cli_actor() -> Actor {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
@@ -214,7 +214,7 @@ fn column_indexes(header: &csv::StringRecord) -> Result<HashMap<&'static str, us
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the CSV header lacks the columns {}; the first line must be {}",
+            "the CSV header is missing the columns {}; the first line must be {}",
             missing.join(", "),
             COLUMNS.join(",")
         );

@@ -258,7 +258,7 @@ impl fmt::Display for RowProblem {
     }
 }
 
-/// What an import created.
+/// Counts of what an import created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportSummary {
     pub sites: usize,
@@ -288,7 +288,7 @@ impl fmt::Display for ImportSummary {
     }
 }
 
-/// Why an import wrote nothing.
+/// The reason an import wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// Rows that break the rules, in source order.
@@ -345,7 +345,7 @@ enum StateChange {
     ClearOut,
 }
 
-/// The longest note on an emptied record, in characters.
+/// Maximum length of the note on an emptied record, in characters.
 const MAX_NOTE_CHARS: usize = 500;
 
 /// Returns the snake_case text of a serde enum, as stored.
@@ -374,7 +374,7 @@ fn locker_from_row(row: &AnyRow) -> Result<LockerRecord, StoreError> {
     let stored = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
     let corrupt = |column: &str, value: &str| {
         StoreError::Corrupt(format!(
-            "locker \"{id}\": {column} \"{value}\" is not known"
+            "locker \"{id}\" has the unknown {column} \"{value}\""
         ))
     };
     let kind = stored("kind")?;
@@ -497,7 +497,9 @@ impl TenantStore {
         };
         self.write_single(actor, import).await?;
         self.get_locker(&id).await?.ok_or_else(|| {
-            StoreError::Internal(format!("locker \"{id}\" is missing right after its create"))
+            StoreError::Internal(format!(
+                "locker \"{id}\" was not found right after it was created"
+            ))
         })
     }
 
@@ -556,6 +558,12 @@ impl TenantStore {
 
         let now = timestamp::now();
         let (batch, drafts, summary) = self.insert_statements(actor, &import, mode, &now);
+        // An import of references alone creates nothing, so it leaves no
+        // audit record either.
+        if summary == ImportSummary::default() {
+            tx.rollback().await?;
+            return Ok((summary, now));
+        }
         let written = async {
             tx.write(batch).await?;
             append_in(&mut tx, self.store.backend, &self.tenant_id, drafts).await?;

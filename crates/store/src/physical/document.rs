@@ -29,7 +29,7 @@ use super::{
     BankRow, LockerRow, PhysicalImport, ProblemKind, RowProblem, RowRef, SiteRow, ZoneRow,
 };
 
-/// The most doors one `doors` range may give a bank. A bank is one
+/// Maximum number of doors one `doors` value may give a bank. A bank is one
 /// controller's doors, far fewer than this, so the limit only stops a
 /// typo such as `1-10000` from creating thousands of lockers.
 const MAX_DOORS_PER_RANGE: usize = 1000;

@@ -107,6 +107,7 @@ async fn import_reports_every_problem() {
         ]},
         {"id": "w4", "name": "", "banks": []}
     ]}]}));
+
     let Err(ImportError::Rejected(problems)) = tenant.import_physical(admin(), import).await else {
         panic!("an import with bad rows is rejected");
     };
@@ -126,6 +127,7 @@ async fn import_reports_every_problem() {
     assert_eq!(problems[1].kind, ProblemKind::Conflict);
     assert!(problems[2].message.contains("\"bad door\""));
     assert!(problems[3].message.contains("empty name"));
+
     assert!(tenant.list_sites().await.unwrap().is_empty());
     assert_eq!(locker_count(&tenant).await, 0);
     assert!(tenant.audit_records(0, 10).await.unwrap().is_empty());
@@ -144,6 +146,14 @@ async fn import_adds_to_existing_by_reference() {
         problems[0].message.contains("site \"main\" already exists"),
         "{problems:?}"
     );
+    let locker_taken = problems
+        .iter()
+        .find(|p| p.message.starts_with("locker \"w3-a-1\""))
+        .expect("a problem for locker w3-a-1");
+    assert_eq!(
+        locker_taken.message,
+        "locker \"w3-a-1\" already exists; choose another id"
+    );
     assert_eq!(
         problems.len(),
         11,
@@ -158,6 +168,16 @@ async fn import_adds_to_existing_by_reference() {
     let summary = tenant.import_physical(admin(), more).await.unwrap();
     assert_eq!((summary.sites, summary.zones, summary.banks), (0, 0, 1));
     assert_eq!(locker_count(&tenant).await, 6);
+
+    let records = tenant.audit_records(0, 1_000).await.unwrap().len();
+    let references = document(json!({"sites": [{"id": "main", "zones": [{"id": "w3"}]}]}));
+    let summary = tenant.import_physical(admin(), references).await.unwrap();
+    assert_eq!(summary, ImportSummary::default());
+    let records_after = tenant.audit_records(0, 1_000).await.unwrap().len();
+    assert_eq!(
+        records_after, records,
+        "a no-op import writes no audit record"
+    );
 
     let moved = document(json!({"sites": [
         {"id": "north", "name": "North", "zones": [{"id": "w3", "banks": []}]}

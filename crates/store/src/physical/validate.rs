@@ -15,11 +15,11 @@ use crate::batch::text;
 use crate::filter_sql::Bind;
 use crate::write_tx::WriteTx;
 
-/// The longest id, in characters.
+/// Maximum id length, in characters.
 const MAX_ID_CHARS: usize = 64;
-/// The longest door label, in characters.
+/// Maximum door label length, in characters.
 const MAX_DOOR_CHARS: usize = 32;
-/// The longest site, zone or bank name, in characters.
+/// Maximum length of a site, zone or bank name, in characters.
 const MAX_NAME_CHARS: usize = 200;
 /// Ids per `IN (...)` list when reading what exists.
 const IDS_PER_QUERY: usize = 500;
@@ -186,11 +186,13 @@ impl<'a> Problems<'a> {
 
     /// Reports a row that creates an id the database already has.
     fn taken(&mut self, at: &RowRef, level: &str, id: &str) {
+        // A nameless site, zone or bank row refers to the existing one,
+        // which a locker row cannot do.
         let hint = match self.mode {
-            WriteMode::Single => "choose another id".to_string(),
-            WriteMode::Import => {
+            WriteMode::Import if level != "locker" => {
                 format!("choose another id, or give the {level} no name to add to the existing one")
             }
+            _ => "choose another id".to_string(),
         };
         self.push(
             at,
