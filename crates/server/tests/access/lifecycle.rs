@@ -299,3 +299,46 @@ async fn waiting_joiner_gets_a_new_locker() {
         .count();
     assert_eq!(again, 2, "re-planning must not notify facilities again");
 }
+
+#[tokio::test]
+async fn shared_locker_follows_time_window() {
+    let hospital = Hospital::open().await;
+    let porters = create_group(&hospital.access, "Porters", "p0r7e75").await;
+    // A one-hour window that starts two whole hours from now, every day.
+    let now = time::OffsetDateTime::now_utc();
+    let start_hour = (now.hour() + 2) % 24;
+    let end_hour = (start_hour + 1) % 24;
+    save_policy(
+        &hospital.access,
+        "porter-team",
+        json!({
+            "who": {"groups": ["p0r7e75"]},
+            "what": {"banks": ["ward-a"], "kinds": ["shared"]},
+            "how": {"mode": "shared"},
+            "when": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                      "start": format!("{start_hour:02}:00"), "end": format!("{end_hour:02}:00")}]
+        }),
+    )
+    .await;
+    let porter = create_user(&hospital.access, "porter@st-marys.example", "T-1").await;
+    add_member(&hospital.access, &porters, &porter).await;
+    hospital.lockers_of(&porter).await;
+
+    let outside = hospital.tap("T-1", "9").await;
+    assert_eq!(outside["reason"], "outside_time_window", "{outside}");
+
+    // Thirty minutes into the window.
+    let until_start = (120 - i64::from(now.minute())) * 60 + 30 * 60;
+    hospital
+        .access
+        .app
+        .clock
+        .store(until_start, Ordering::Relaxed);
+    let inside = hospital.tap("T-1", "9").await;
+    assert_eq!(inside["decision"], "allow", "{inside}");
+
+    // A nurse is not in the team.
+    let nurse = hospital.nurse("not-a-porter@st-marys.example", "T-2").await;
+    hospital.lockers_of(&nurse).await;
+    assert_eq!(hospital.tap("T-2", "9").await["reason"], "not_entitled");
+}
