@@ -255,6 +255,14 @@ impl TenantStore {
         let now = timestamp::now();
         let mut tx = WriteTx::begin(&self.store).await?;
         let mut batch = Batch::default();
+        // Bookings that ran out free their lockers before the search, in
+        // case the engine has not ended them yet.
+        batch.push(
+            "UPDATE lockers SET state = 'available', modified_at = $2 \
+             WHERE tenant_id = $1 AND state = 'assigned' AND id IN (SELECT locker_id FROM assignments \
+             WHERE tenant_id = $1 AND ends_at IS NOT NULL AND ends_at <= $2 AND ended_at IS NULL)",
+            vec![text(tenant), text(&now)],
+        );
         batch.push(
             "UPDATE assignments SET ended_at = ends_at, end_reason = 'booking_ended' \
              WHERE tenant_id = $1 AND ends_at IS NOT NULL AND ends_at <= $2 AND ended_at IS NULL",
@@ -291,6 +299,13 @@ impl TenantStore {
             if inserted.is_empty() {
                 continue;
             }
+            let mut taken = Batch::default();
+            taken.push(
+                "UPDATE lockers SET state = 'assigned', modified_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND state = 'available'",
+                vec![text(&now), text(tenant), text(&row.locker_id)],
+            );
+            tx.write(taken).await?;
             audit.subject = row.locker_id.clone();
             if let Value::Object(detail) = &mut audit.detail {
                 detail.insert("assignment".into(), Value::String(row.id.clone()));

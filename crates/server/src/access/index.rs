@@ -272,8 +272,10 @@ impl TenantIndex {
     /// made the change; an older reload will not undo it.
     pub fn deactivate(&mut self, user_id: &str, version: i64, deleted: bool) {
         if let Some(entry) = self.users.get_mut(user_id) {
+            // The entitlements stay until the engine re-plans the user: it
+            // needs them to know that access ended and to notify. Decisions
+            // check `active` before any entitlement.
             entry.subject.active = false;
-            entry.entitlements.clear();
             entry.version = entry.version.max(version);
             entry.deleted |= deleted;
         }

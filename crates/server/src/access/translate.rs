@@ -79,6 +79,7 @@ impl Translator {
                 .end
                 .push((held.id.clone(), "booking_ended".to_string()));
             self.ops.push(IndexOp::Release(locker.clone()));
+            self.set_state(index, locker, LockerState::Available);
             let detail = json!({"user": held.assignment.user, "assignment": held.id});
             self.audit("booking_ended", locker.as_str(), detail);
         }

@@ -120,3 +120,77 @@ async fn book_ten_of_a_thousand(hospital: Hospital) {
         .collect();
     assert_eq!(booked.len(), 10);
 }
+
+#[tokio::test]
+async fn booking_holds_locker_until_it_ends() {
+    let hospital = Hospital::open().await;
+    let access = &hospital.access;
+    create_locker(access, "flex-b-1", "flex-b", "1", "flex").await;
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12}
+        }),
+    )
+    .await;
+    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
+    crate::fixture::add_member(access, &doctors, &doctor).await;
+    hospital.lockers_of(&doctor).await;
+    let (_, token) = access
+        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+        .await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let flex_device = access.device_token("flex-b").await;
+    let tap = || async {
+        access
+            .call(
+                Method::POST,
+                "/device/v1/decisions",
+                &flex_device,
+                Some(json!({"bank": "flex-b", "door": "1", "credential": {"type": "badge", "id": "DR-1"}})),
+            )
+            .await
+            .1
+    };
+
+    let too_long = json!({"hours": 13});
+    let (status, body) = access
+        .call(
+            Method::POST,
+            "/app/v1/st-marys/bookings",
+            &token,
+            Some(too_long),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("1 to 12 hours"),
+        "{body}"
+    );
+
+    let (status, body) = access
+        .call(
+            Method::POST,
+            "/app/v1/st-marys/bookings",
+            &token,
+            Some(json!({"hours": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["locker"], "flex-b-1");
+    assert_eq!(hospital.locker_state("flex-b-1").await, "assigned");
+    assert_eq!(tap().await["decision"], "allow");
+
+    // Five hours later the booking is over.
+    access
+        .app
+        .clock
+        .store(5 * 3600, std::sync::atomic::Ordering::Relaxed);
+    assert!(hospital.lockers_of(&doctor).await.is_empty());
+    assert_eq!(hospital.locker_state("flex-b-1").await, "available");
+    assert_eq!(tap().await["reason"], "not_assigned");
+}

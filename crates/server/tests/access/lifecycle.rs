@@ -342,3 +342,42 @@ async fn shared_locker_follows_time_window() {
     hospital.lockers_of(&nurse).await;
     assert_eq!(hospital.tap("T-2", "9").await["reason"], "not_entitled");
 }
+
+#[tokio::test]
+async fn leaver_without_locker_is_notified() {
+    let hospital = Hospital::open().await;
+    let team = create_group(&hospital.access, "Porters", "p0r7e75").await;
+    save_policy(
+        &hospital.access,
+        "porter-team",
+        json!({
+            "who": {"groups": ["p0r7e75"]},
+            "what": {"banks": ["ward-a"], "kinds": ["shared"]},
+            "how": {"mode": "shared"}
+        }),
+    )
+    .await;
+    for round in 0..4 {
+        let porter = create_user(
+            &hospital.access,
+            &format!("p{round}@st-marys.example"),
+            &format!("PN-{round}"),
+        )
+        .await;
+        add_member(&hospital.access, &team, &porter).await;
+        hospital.lockers_of(&porter).await;
+        let body = disable_bodies()[round % 2].clone();
+        let (status, _) = hospital
+            .access
+            .app
+            .patch(&format!("/Users/{porter}"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let notified = hospital
+            .outbox()
+            .await
+            .into_iter()
+            .any(|n| n["kind"] == "access_ended" && n["user"] == porter.as_str());
+        assert!(notified, "round {round}: no access_ended for {porter}");
+    }
+}
