@@ -3,6 +3,7 @@
 mod audit;
 mod commands;
 mod config;
+mod demo;
 mod import;
 
 use std::path::PathBuf;
@@ -68,6 +69,14 @@ enum Command {
     /// Import sites, zones, banks and lockers from a CSV or TOML file; a
     /// file with any bad row imports nothing.
     Import(import::ImportArgs),
+    /// Run a demo hospital: Entra-shaped SCIM traffic in, locker
+    /// assignments and open decisions out, then keep serving until Ctrl-C.
+    ///
+    /// Without --data-dir the database lives in a new temporary directory
+    /// that is deleted on exit. With --data-dir it is kept, and when it
+    /// already has a demo-hospital tenant the demo creates demo-hospital-2
+    /// (then -3 and so on), so earlier runs stay as they were.
+    Demo(demo::DemoArgs),
     /// Check that a running server is ready; exits 0 when it is.
     Healthcheck {
         /// Base URL of the server; defaults to the configured listen address.
@@ -102,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(url) = cli.database_url {
         config.database.url = Some(url);
     }
+    let data_dir_given = cli.data_dir.is_some();
     let data_dir = cli.data_dir.unwrap_or_else(config::default_data_dir);
     // An absolute path in logs and messages shows which database is used
     // when commands run from different directories.
@@ -117,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DeviceToken(command) => commands::device_token(ctx, command).await,
         Command::Audit(command) => audit::audit(ctx, command).await,
         Command::Import(args) => import::import(ctx, args).await,
+        Command::Demo(args) => demo::demo(ctx, data_dir_given, args).await,
         Command::Healthcheck { url } => commands::healthcheck(ctx, url).await,
     }
 }

@@ -56,6 +56,26 @@ pub struct Population {
     pub groups_per_user: usize,
     /// Members per member-add PATCH.
     pub members_per_patch: usize,
+    /// Named teams that replace the generated shift groups; when set, the
+    /// groups are the teams, in order, and each user is in exactly one.
+    pub teams: Vec<Team>,
+}
+
+/// A team of the organisation: a group whose members share a department
+/// and a job title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    /// The group's `displayName`.
+    pub name: String,
+    /// The group's Entra object id, sent as its `externalId`. Access
+    /// policies name groups by this id.
+    pub external_id: String,
+    /// The enterprise extension `department` of its members.
+    pub department: String,
+    /// The `title` of its members.
+    pub title: String,
+    /// The team's share of the users, relative to the other teams' weights.
+    pub weight: usize,
 }
 
 impl Population {
@@ -65,7 +85,41 @@ impl Population {
             groups,
             groups_per_user: 3.min(groups),
             members_per_patch: 10,
+            teams: Vec::new(),
         }
+    }
+
+    /// Builds a population whose groups are `teams`, with each user in the
+    /// team that [`Population::team_of`] picks.
+    pub fn with_teams(users: usize, teams: Vec<Team>) -> Self {
+        Self {
+            users,
+            groups: teams.len(),
+            groups_per_user: 1.min(teams.len()),
+            members_per_patch: 10,
+            teams,
+        }
+    }
+
+    /// Returns the team of user `i`, or `None` without teams. Users are
+    /// spread by the fractional parts of `i` times the golden ratio, a
+    /// low-discrepancy sequence, so team sizes stay close to the weights
+    /// and neighbouring users land in different teams.
+    pub fn team_of(&self, i: usize) -> Option<usize> {
+        let total: usize = self.teams.iter().map(|t| t.weight).sum();
+        if total == 0 {
+            return None;
+        }
+        const GOLDEN_RATIO_FRACTION: f64 = 0.618_033_988_749_894_9;
+        let position = ((i as f64 * GOLDEN_RATIO_FRACTION).fract() * total as f64) as usize;
+        let mut end = 0;
+        for (t, team) in self.teams.iter().enumerate() {
+            end += team.weight;
+            if position < end {
+                return Some(t);
+            }
+        }
+        Some(self.teams.len() - 1)
     }
 
     pub fn user_name(&self, i: usize) -> String {
@@ -78,12 +132,26 @@ impl Population {
     }
 
     pub fn group_name(&self, g: usize) -> String {
+        if let Some(team) = self.teams.get(g) {
+            return team.name.clone();
+        }
         const SHIFTS: [&str; 4] = ["Day", "Night", "Weekend", "Float"];
         format!("Bank {} {} Shift", g / 4 + 1, SHIFTS[g % 4])
     }
 
-    /// Groups of user `i`: spread so every group gets members.
+    /// Returns the Entra object id of group `g`, sent as its `externalId`.
+    pub fn group_external_id(&self, g: usize) -> String {
+        match self.teams.get(g) {
+            Some(team) => team.external_id.clone(),
+            None => format!("{:08x}-6b2f-4d1e-8f8c-{:012x}", g, g * 104_729),
+        }
+    }
+
+    /// Groups of user `i`: their team, or else spread so every group gets members.
     pub fn groups_of(&self, i: usize) -> Vec<usize> {
+        if !self.teams.is_empty() {
+            return self.team_of(i).into_iter().collect();
+        }
         if self.groups == 0 {
             return Vec::new();
         }
@@ -126,13 +194,18 @@ impl Population {
         ];
         let given = GIVEN[i % GIVEN.len()];
         let family = FAMILY[(i / GIVEN.len()) % FAMILY.len()];
+        let (department, title) = match self.team_of(i).map(|t| &self.teams[t]) {
+            Some(team) => (team.department.as_str(), team.title.as_str()),
+            None if i.is_multiple_of(10) => (DEPARTMENTS[i % DEPARTMENTS.len()], "Shift lead"),
+            None => (DEPARTMENTS[i % DEPARTMENTS.len()], "Nurse"),
+        };
         json!({
             "schemas": [USER_URN, ENTERPRISE_URN],
             "externalId": self.object_id(i),
             "userName": self.user_name(i),
             "active": true,
             "displayName": format!("{given} {family}"),
-            "title": if i.is_multiple_of(10) { "Shift lead" } else { "Nurse" },
+            "title": title,
             "preferredLanguage": "en-GB",
             "emails": [{"primary": true, "type": "work", "value": self.user_name(i)}],
             "name": {"givenName": given, "familyName": family, "formatted": format!("{given} {family}")},
@@ -140,7 +213,7 @@ impl Population {
             "addresses": [{"type": "work", "locality": "Springfield", "country": "GB", "primary": true}],
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
                 "employeeNumber": format!("E-{i:06}"),
-                "department": DEPARTMENTS[i % DEPARTMENTS.len()],
+                "department": department,
             },
             "meta": {"resourceType": "User"},
             "roles": []
@@ -265,7 +338,7 @@ pub fn initial_cycle(population: &Population, dialect: Dialect) -> Script {
         ));
         let body = json!({
             "schemas": [GROUP_URN, "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
-            "externalId": format!("{:08x}-6b2f-4d1e-8f8c-{:012x}", g, g * 104_729),
+            "externalId": population.group_external_id(g),
             "displayName": name,
             "meta": {"resourceType": "Group"},
         });
@@ -283,17 +356,7 @@ pub fn initial_cycle(population: &Population, dialect: Dialect) -> Script {
     let mut members = Vec::new();
     for (g, users) in by_group.iter().enumerate() {
         for chunk in users.chunks(population.members_per_patch.max(1)) {
-            let values: Vec<Value> = chunk
-                .iter()
-                .map(|&i| json!({"$ref": null, "value": format!("{{{{{}}}}}", user_label(i))}))
-                .collect();
-            let op = json!([{"op": dialect.op("add"), "path": "members", "value": values}]);
-            members.push(request(
-                "PATCH",
-                format!("/Groups/{{{{{}}}}}", group_label(g)),
-                Some(patch_body(op)),
-                204,
-            ));
+            members.push(add_members(dialect, g, chunk));
         }
     }
 
@@ -363,21 +426,7 @@ pub fn incremental_cycle(
             200,
         ));
         if let Some(&g) = population.groups_of(i).first() {
-            let member = format!("{{{{{}}}}}", user_label(i));
-            let op = match dialect {
-                Dialect::EntraDefault => {
-                    json!([{"op": "Remove", "path": "members", "value": [{"value": member}]}])
-                }
-                Dialect::Compliant => {
-                    json!([{"op": "remove", "path": format!("members[value eq \"{member}\"]")}])
-                }
-            };
-            disables.push(request(
-                "PATCH",
-                format!("/Groups/{{{{{}}}}}", group_label(g)),
-                Some(patch_body(op)),
-                204,
-            ));
+            disables.push(remove_member(dialect, g, i));
         }
     }
     Script {
@@ -391,6 +440,195 @@ pub fn incremental_cycle(
                 requests: disables,
             },
         ],
+    }
+}
+
+/// Builds the group PATCH that removes user `i` from group `g`: a value
+/// array in Entra's default dialect, a filtered path in the compliant one.
+fn remove_member(dialect: Dialect, g: usize, i: usize) -> RecordedRequest {
+    let member = format!("{{{{{}}}}}", user_label(i));
+    let op = match dialect {
+        Dialect::EntraDefault => {
+            json!([{"op": "Remove", "path": "members", "value": [{"value": member}]}])
+        }
+        Dialect::Compliant => {
+            json!([{"op": "remove", "path": format!("members[value eq \"{member}\"]")}])
+        }
+    };
+    request(
+        "PATCH",
+        format!("/Groups/{{{{{}}}}}", group_label(g)),
+        Some(patch_body(op)),
+        204,
+    )
+}
+
+/// Builds the group PATCH that adds `users` to group `g`.
+fn add_members(dialect: Dialect, g: usize, users: &[usize]) -> RecordedRequest {
+    let values: Vec<Value> = users
+        .iter()
+        .map(|&i| json!({"$ref": null, "value": format!("{{{{{}}}}}", user_label(i))}))
+        .collect();
+    let op = json!([{"op": dialect.op("add"), "path": "members", "value": values}]);
+    request(
+        "PATCH",
+        format!("/Groups/{{{{{}}}}}", group_label(g)),
+        Some(patch_body(op)),
+        204,
+    )
+}
+
+/// Builds the user PATCH that sets `active`: Entra's default dialect sends
+/// `{"op":"Replace","path":"active","value":"False"}`, the compliant one
+/// `{"op":"replace","value":{"active":false}}`.
+fn set_active(dialect: Dialect, i: usize, active: bool) -> RecordedRequest {
+    let op = match dialect {
+        Dialect::EntraDefault => {
+            json!([{"op": "Replace", "path": "active", "value": dialect.boolean(active)}])
+        }
+        Dialect::Compliant => json!([{"op": "replace", "value": {"active": active}}]),
+    };
+    request(
+        "PATCH",
+        format!("/Users/{{{{{}}}}}", user_label(i)),
+        Some(patch_body(op)),
+        200,
+    )
+}
+
+/// Builds the user PATCH that replaces the enterprise `department` and the `title`.
+fn set_department(dialect: Dialect, i: usize, department: &str, title: &str) -> RecordedRequest {
+    let department_path = format!("{ENTERPRISE_URN}:department");
+    let op = match dialect {
+        Dialect::EntraDefault => json!([
+            {"op": "Replace", "path": "title", "value": title},
+            {"op": "Replace", "path": department_path, "value": department},
+        ]),
+        Dialect::Compliant => json!([{"op": "replace", "value": {
+            "title": title,
+            department_path: department,
+        }}]),
+    };
+    request(
+        "PATCH",
+        format!("/Users/{{{{{}}}}}", user_label(i)),
+        Some(patch_body(op)),
+        200,
+    )
+}
+
+/// Builds the match query Entra sends before it updates user `i`.
+fn match_user(population: &Population, i: usize) -> RecordedRequest {
+    request(
+        "GET",
+        filter_path("Users", "userName", &population.user_name(i), ""),
+        None,
+        200,
+    )
+}
+
+/// A user leaving group `from`, and joining group `to` when it is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    pub user: usize,
+    pub from: usize,
+    pub to: Option<usize>,
+}
+
+/// The changes of one incremental cycle, by user index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New users, numbered from `Population::users` up, created and added
+    /// to their groups. Joiners get no manager.
+    pub joiners: Vec<usize>,
+    /// Group changes. A move into a team also changes the user's
+    /// department and title to the team's.
+    pub moves: Vec<Move>,
+    /// Users set to `active` false; their group memberships stay, as when
+    /// an account is disabled in Entra.
+    pub disables: Vec<usize>,
+    /// Users set to `active` true again.
+    pub enables: Vec<usize>,
+    /// Users deleted with `DELETE /Users/{id}`.
+    pub deletes: Vec<usize>,
+}
+
+/// Builds an incremental cycle that sends `changes` in `dialect`, in the
+/// order joiners, movers, leavers, re-enables. Phases without requests
+/// are left out. Users created by earlier cycles must be bound in the
+/// [`crate::replay::Bindings`] the script is replayed with.
+pub fn changes_cycle(population: &Population, dialect: Dialect, changes: &Changes) -> Script {
+    let mut joiners = Vec::new();
+    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); population.groups];
+    for &i in &changes.joiners {
+        joiners.push(match_user(population, i));
+        let mut create = request("POST", "/Users".into(), Some(population.user_body(i)), 201);
+        create.bind = Some(user_label(i));
+        joiners.push(create);
+        for g in population.groups_of(i) {
+            by_group[g].push(i);
+        }
+    }
+    let mut joiner_members = Vec::new();
+    for (g, users) in by_group.iter().enumerate() {
+        for chunk in users.chunks(population.members_per_patch.max(1)) {
+            joiner_members.push(add_members(dialect, g, chunk));
+        }
+    }
+
+    let mut movers = Vec::new();
+    for change in &changes.moves {
+        movers.push(match_user(population, change.user));
+        if let Some(team) = change.to.and_then(|g| population.teams.get(g)) {
+            movers.push(set_department(
+                dialect,
+                change.user,
+                &team.department,
+                &team.title,
+            ));
+        }
+        movers.push(remove_member(dialect, change.from, change.user));
+        if let Some(to) = change.to {
+            movers.push(add_members(dialect, to, &[change.user]));
+        }
+    }
+
+    let mut leavers = Vec::new();
+    for &i in &changes.disables {
+        leavers.push(match_user(population, i));
+        leavers.push(set_active(dialect, i, false));
+    }
+    for &i in &changes.deletes {
+        leavers.push(request(
+            "DELETE",
+            format!("/Users/{{{{{}}}}}", user_label(i)),
+            None,
+            204,
+        ));
+    }
+
+    let mut enables = Vec::new();
+    for &i in &changes.enables {
+        enables.push(match_user(population, i));
+        enables.push(set_active(dialect, i, true));
+    }
+
+    let phases = [
+        ("joiners", joiners),
+        ("joiner-members", joiner_members),
+        ("movers", movers),
+        ("leavers", leavers),
+        ("re-enables", enables),
+    ];
+    Script {
+        phases: phases
+            .into_iter()
+            .filter(|(_, requests)| !requests.is_empty())
+            .map(|(name, requests)| Phase {
+                name: name.into(),
+                requests,
+            })
+            .collect(),
     }
 }
 
@@ -435,6 +673,121 @@ mod tests {
         assert_eq!(
             filter_path("Groups", "displayName", "Bank 1 Day Shift", ""),
             "/Groups?filter=displayName+eq+%22Bank+1+Day+Shift%22"
+        );
+    }
+
+    fn teams() -> Vec<Team> {
+        [
+            ("Nurses", "n-1", 3),
+            ("Doctors", "d-1", 2),
+            ("Porters", "p-1", 1),
+        ]
+        .into_iter()
+        .map(|(name, external_id, weight)| Team {
+            name: name.into(),
+            external_id: external_id.into(),
+            department: format!("{name} department"),
+            title: name.trim_end_matches('s').into(),
+            weight,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn teams_follow_their_weights() {
+        let population = Population::with_teams(600, teams());
+        let mut sizes = [0_usize; 3];
+        for i in 0..600 {
+            let groups = population.groups_of(i);
+            assert_eq!(groups.len(), 1, "user {i}: {groups:?}");
+            sizes[groups[0]] += 1;
+        }
+        for (size, expected) in sizes.into_iter().zip([300, 200, 100]) {
+            assert!(size.abs_diff(expected) <= 5, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn team_members_carry_department_and_title() {
+        let population = Population::with_teams(10, teams());
+        let team = &population.teams[population.team_of(4).unwrap()];
+        let body = population.user_body(4);
+        assert_eq!(body[ENTERPRISE_URN]["department"], team.department.as_str());
+        assert_eq!(body["title"], team.title.as_str());
+        assert_eq!(body[ENTERPRISE_URN]["employeeNumber"], "E-000004");
+        assert_eq!(population.group_external_id(1), "d-1");
+        assert_eq!(population.group_name(2), "Porters");
+    }
+
+    #[test]
+    fn changes_cycle_disables_in_each_dialect() {
+        let population = Population::with_teams(20, teams());
+        let changes = Changes {
+            disables: vec![3],
+            ..Changes::default()
+        };
+        let operations = |dialect| {
+            let script = changes_cycle(&population, dialect, &changes);
+            let patch = script.phases[0]
+                .requests
+                .iter()
+                .find(|r| r.method == "PATCH")
+                .cloned()
+                .unwrap();
+            patch.body.unwrap()["Operations"].clone()
+        };
+        assert_eq!(
+            operations(Dialect::EntraDefault),
+            json!([{"op": "Replace", "path": "active", "value": "False"}])
+        );
+        assert_eq!(
+            operations(Dialect::Compliant),
+            json!([{"op": "replace", "value": {"active": false}}])
+        );
+    }
+
+    #[test]
+    fn changes_cycle_orders_its_phases() {
+        let population = Population::with_teams(20, teams());
+        let changes = Changes {
+            joiners: vec![20, 21],
+            moves: vec![Move {
+                user: 1,
+                from: population.team_of(1).unwrap(),
+                to: Some(2),
+            }],
+            disables: vec![2],
+            enables: vec![5],
+            deletes: vec![6],
+        };
+
+        let script = changes_cycle(&population, Dialect::EntraDefault, &changes);
+        let names: Vec<&str> = script.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "joiners",
+                "joiner-members",
+                "movers",
+                "leavers",
+                "re-enables"
+            ]
+        );
+
+        let joiners = &script.phases[0].requests;
+        assert_eq!(joiners[1].bind.as_deref(), Some("u20"));
+        let movers = &script.phases[2].requests;
+        assert_eq!(movers.len(), 4, "match, department, removal, addition");
+        let delete = script.phases[3].requests.last().unwrap();
+        assert_eq!(
+            (delete.method.as_str(), delete.path.as_str()),
+            ("DELETE", "/Users/{{u6}}")
+        );
+
+        assert!(
+            changes_cycle(&population, Dialect::Compliant, &Changes::default())
+                .phases
+                .is_empty()
         );
     }
 
