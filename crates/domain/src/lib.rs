@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod event;
+pub mod role;
 pub mod tenant;
 pub mod timestamp;
 

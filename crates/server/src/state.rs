@@ -26,6 +26,10 @@ pub struct ServerConfig {
     /// deadlines. Always 0 in production; tests move it forward to see a
     /// grace period or a booking run out.
     pub clock_offset: Arc<AtomicI64>,
+    /// A browser session ends after this long without a request.
+    pub session_idle: time::Duration,
+    /// A browser session ends this long after sign-in, whatever its use.
+    pub session_lifetime: time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +40,8 @@ impl Default for ServerConfig {
             access_token_lifetime: Duration::from_secs(3600),
             provisioning_log_retention: Duration::from_secs(30 * 24 * 3600),
             clock_offset: Arc::default(),
+            session_idle: time::Duration::minutes(30),
+            session_lifetime: time::Duration::hours(12),
         }
     }
 }

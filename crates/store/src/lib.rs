@@ -22,6 +22,7 @@ mod policies;
 mod provisioning_log;
 mod resources;
 mod secret;
+mod sign_in;
 mod subjects;
 mod tenants;
 mod users;
@@ -45,6 +46,7 @@ pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};
 pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
 pub use secret::Secret;
+pub use sign_in::{BreakGlassAccount, NewSession, PendingSignIn, SessionRecord};
 pub use subjects::{GroupRow, Membership, SubjectRow};
 pub use tenants::Tenant;
 

@@ -7,7 +7,7 @@ use lockgate_domain::audit::AuditRecord;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::admin::AdminAuth;
+use crate::admin::{AdminAuth, Auditor};
 use crate::error::ApiFailure;
 
 /// Records returned when the request gives no `limit`.
@@ -20,7 +20,7 @@ const MAX_LIMIT: i64 = 1_000;
 /// `seq` returned.
 pub(crate) async fn audit_records(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Auditor>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<AuditRecord>>, ApiFailure> {
     let params = crate::scim::query_params(query.as_deref());
@@ -53,7 +53,7 @@ pub(crate) async fn audit_records(
 // `lockgate audit verify` has no such limit.
 pub(crate) async fn verify(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Auditor>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
     let params = crate::scim::query_params(query.as_deref());

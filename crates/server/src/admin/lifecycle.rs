@@ -7,14 +7,14 @@ use lockgate_store::AssignmentRow;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiJson};
+use super::{AdminAuth, ApiJson, Helpdesk, TenantAdmin};
 use crate::AppState;
 use crate::error::ApiFailure;
 
 /// `GET /assignments`: open assignments and bookings.
 pub(crate) async fn assignments(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
 ) -> Result<Json<Vec<AssignmentRow>>, ApiFailure> {
     state.access.settle(&auth.tenant.id).await?;
     let mut rows = state
@@ -40,7 +40,7 @@ fn default_limit() -> i64 {
 /// `GET /outbox?limit=N`: notifications, newest first.
 pub(crate) async fn outbox(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Query(query): Query<OutboxQuery>,
 ) -> Result<Json<Vec<Value>>, ApiFailure> {
     if !(1..=1000).contains(&query.limit) {
@@ -78,7 +78,7 @@ pub(crate) struct Settings {
 /// `GET /settings`.
 pub(crate) async fn settings(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
 ) -> Result<Json<Value>, ApiFailure> {
     Ok(Json(state.store.tenant_settings(&auth.tenant.id).await?))
 }
@@ -87,7 +87,7 @@ pub(crate) async fn settings(
 /// numbers follow the new attribute.
 pub(crate) async fn save_settings(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<TenantAdmin>,
     ApiJson(settings): ApiJson<Settings>,
 ) -> Result<Json<Value>, ApiFailure> {
     if let Some(name) = &settings.badge_attribute

@@ -1,27 +1,25 @@
 //! The admin API under `/admin/v1/tenants/{tenant}`. Requests authenticate
-//! with an admin token of the tenant (`lockgate admin-token create`), and
-//! every handler names [`AdminAuth`] in its signature, so no route can
-//! forget the check. The provisioning log also accepts the tenant's SCIM
-//! credentials, since whoever holds them already controls its identities.
-// NOTE: admin tokens give full control of one tenant. Per-role access
-// (facility manager, helpdesk, auditor) arrives with single sign-on.
+//! with an admin token of the tenant or a signed-in browser session, and
+//! every handler names the least role it needs as [`AdminAuth<Role>`] in
+//! its signature (see `auth.rs`). The provisioning log also accepts the
+//! tenant's SCIM credentials, since whoever holds them already controls
+//! its identities.
 
 mod audit;
+mod auth;
 mod lifecycle;
 mod people;
 pub(crate) use people::set_pin;
+
+pub(crate) use auth::{AdminAuth, Auditor, FacilityManager, Helpdesk, TenantAdmin, bearer};
 mod physical;
 mod policies;
 mod provisioning_log;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use lockgate_domain::audit::Actor;
-use lockgate_store::{CredentialKind, Tenant};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -74,68 +72,6 @@ fn access_router() -> Router<AppState> {
             &tenant("/settings"),
             get(lifecycle::settings).put(lifecycle::save_settings),
         )
-}
-
-/// An admin request authenticated for the tenant in its path.
-pub(crate) struct AdminAuth {
-    pub tenant: Tenant,
-    /// The audit actor: the admin token's credential id.
-    pub actor: Actor,
-}
-
-fn unauthorized() -> ApiFailure {
-    ApiFailure::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "send an admin token of this tenant as `Authorization: Bearer <token>`; \
-         create one with `lockgate admin-token create TENANT`",
-    )
-}
-
-/// Returns the bearer token of a request, if it has one.
-pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::scim::bearer_token)
-}
-
-/// Returns the `{tenant}` segment of the matched route.
-async fn tenant_slug(parts: &mut Parts, state: &AppState) -> Result<String, ApiFailure> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| ApiFailure::not_found("route without a tenant"))?;
-    params
-        .iter()
-        .find(|(name, _)| *name == "tenant")
-        .map(|(_, value)| value.to_string())
-        .ok_or_else(|| ApiFailure::not_found("route without a tenant"))
-}
-
-impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = ApiFailure;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiFailure> {
-        let slug = tenant_slug(parts, state).await?;
-        let token = bearer(parts).ok_or_else(unauthorized)?;
-        let auth = state
-            .store
-            .authenticate_token(CredentialKind::AdminToken, token)
-            .await?
-            .ok_or_else(unauthorized)?;
-        let tenant = state.tenant(&slug).await?.ok_or_else(unauthorized)?;
-        // A token of tenant A on tenant B's path is refused like a wrong
-        // token, so it does not reveal that tenant B exists.
-        if auth.tenant_id != tenant.id {
-            return Err(unauthorized());
-        }
-        tracing::Span::current().record("tenant", tenant.slug.as_str());
-        Ok(AdminAuth {
-            tenant,
-            actor: Actor::Admin(auth.credential_id),
-        })
-    }
 }
 
 /// A JSON request body whose rejection is a JSON error naming the problem

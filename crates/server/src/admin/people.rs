@@ -10,7 +10,7 @@ use lockgate_store::{AuditDraft, BadgeRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiJson};
+use super::{AdminAuth, ApiJson, Helpdesk};
 use crate::AppState;
 use crate::access::index::{PinEntry, TenantIndex};
 use crate::access::pin;
@@ -36,7 +36,7 @@ pub(crate) fn resolve_user(index: &TenantIndex, reference: &str) -> Result<Strin
         })
 }
 
-fn audit(auth: &AdminAuth, action: &str, subject: &str, detail: Value) -> AuditDraft {
+fn audit(auth: &AdminAuth<Helpdesk>, action: &str, subject: &str, detail: Value) -> AuditDraft {
     AuditDraft {
         actor: auth.actor.clone(),
         source: Some("admin".to_string()),
@@ -55,7 +55,7 @@ pub(crate) struct BadgeRequest {
 /// `POST /users/{user}/badges`: enrols a badge for the user.
 pub(crate) async fn enroll_badge(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
     ApiJson(request): ApiJson<BadgeRequest>,
 ) -> Result<(StatusCode, Json<BadgeRow>), ApiFailure> {
@@ -80,7 +80,7 @@ pub(crate) async fn enroll_badge(
 /// `DELETE /badges/{badge}`: the badge stops working at once.
 pub(crate) async fn remove_badge(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, badge)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiFailure> {
     let tenant = state.access.tenant(&auth.tenant.id).await?;
@@ -106,7 +106,7 @@ pub(crate) struct PinRequest {
 /// `PUT /users/{user}/pin`: a helpdesk PIN reset; it also ends a lockout.
 pub(crate) async fn reset_pin(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
     ApiJson(request): ApiJson<PinRequest>,
 ) -> Result<StatusCode, ApiFailure> {
@@ -149,7 +149,7 @@ pub(crate) async fn set_pin(
 /// `POST /users/{user}/app-tokens`: a bearer token for the app API, shown once.
 pub(crate) async fn create_app_token(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
 ) -> Result<(StatusCode, Json<Value>), ApiFailure> {
     let tenant = state.access.tenant(&auth.tenant.id).await?;
@@ -186,7 +186,7 @@ pub(crate) async fn create_app_token(
 /// `GET /users/{user}/access`: what the user may use and holds now.
 pub(crate) async fn access_summary(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
 ) -> Result<Json<Value>, ApiFailure> {
     let tenant = state.access.tenant(&auth.tenant.id).await?;
@@ -236,7 +236,7 @@ pub(crate) struct ExplainQuery {
 /// open would get now and why, without opening or auditing anything.
 pub(crate) async fn explain(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Query(query): Query<ExplainQuery>,
 ) -> Result<Json<Value>, ApiFailure> {
     let tenant = state.access.tenant(&auth.tenant.id).await?;

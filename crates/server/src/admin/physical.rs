@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::admin::{AdminAuth, ApiJson};
+use crate::admin::{AdminAuth, ApiJson, FacilityManager, Helpdesk};
 use crate::error::ApiFailure;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -68,7 +68,7 @@ fn filters(query: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, Stri
 /// `GET /sites`
 async fn list_sites(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Site>>, ApiFailure> {
     filters(query.as_deref(), &[])?;
@@ -79,7 +79,7 @@ async fn list_sites(
 /// `POST /sites` with `{"id", "name"}`.
 async fn create_site(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     ApiJson(site): ApiJson<NewSite>,
 ) -> Result<(StatusCode, Json<Site>), ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -91,7 +91,7 @@ async fn create_site(
 /// `GET /zones?site=ID`
 async fn list_zones(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Zone>>, ApiFailure> {
     let params = filters(query.as_deref(), &["site"])?;
@@ -105,7 +105,7 @@ async fn list_zones(
 /// `POST /zones` with `{"id", "site", "name"}`.
 async fn create_zone(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     ApiJson(zone): ApiJson<NewZone>,
 ) -> Result<(StatusCode, Json<Zone>), ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -117,7 +117,7 @@ async fn create_zone(
 /// `GET /banks?zone=ID`
 async fn list_banks(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Bank>>, ApiFailure> {
     let params = filters(query.as_deref(), &["zone"])?;
@@ -131,7 +131,7 @@ async fn list_banks(
 /// `POST /banks` with `{"id", "zone", "name"}`.
 async fn create_bank(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     ApiJson(bank): ApiJson<NewBank>,
 ) -> Result<(StatusCode, Json<Bank>), ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -143,7 +143,7 @@ async fn create_bank(
 /// `GET /lockers?bank=ID&zone=ID&state=STATE`
 async fn list_lockers(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<LockerRecord>>, ApiFailure> {
     let mut params = filters(query.as_deref(), &["bank", "zone", "state"])?;
@@ -172,7 +172,7 @@ fn parse_state(text: &str) -> Result<LockerState, ApiFailure> {
 /// locker starts `available`.
 async fn create_locker(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     ApiJson(locker): ApiJson<NewLocker>,
 ) -> Result<(StatusCode, Json<LockerRecord>), ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -184,7 +184,7 @@ async fn create_locker(
 /// `GET /lockers/{locker}`
 async fn get_locker(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<LockerRecord>, ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -207,7 +207,7 @@ struct StateChange {
 /// `blocked`, `maintenance` or `available`.
 async fn set_state(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     Path((_, id)): Path<(String, String)>,
     ApiJson(change): ApiJson<StateChange>,
 ) -> Result<Json<LockerRecord>, ApiFailure> {
@@ -233,7 +233,7 @@ struct Emptied {
 /// it available again.
 async fn mark_emptied(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     Path((_, id)): Path<(String, String)>,
     ApiJson(emptied): ApiJson<Emptied>,
 ) -> Result<Json<LockerRecord>, ApiFailure> {
@@ -246,7 +246,7 @@ async fn mark_emptied(
 /// `DELETE /lockers/{locker}`; rejected while the locker has an open assignment.
 async fn delete_locker(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
@@ -261,7 +261,7 @@ async fn delete_locker(
 /// rule: `row` (its path in the document), `kind` and `message`.
 async fn import(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<FacilityManager>,
     ApiJson(document): ApiJson<PhysicalDocument>,
 ) -> Result<Response, ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);

@@ -10,7 +10,7 @@ use lockgate_store::{PolicyChange, StoredPolicy};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{AdminAuth, ApiJson};
+use super::{AdminAuth, ApiJson, Helpdesk, TenantAdmin};
 use crate::AppState;
 use crate::access::preview::PreviewReport;
 use crate::error::ApiFailure;
@@ -30,7 +30,7 @@ pub(crate) struct SaveRequest {
 /// `GET /policies`: the newest version of each policy.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
 ) -> Result<Json<Vec<StoredPolicy>>, ApiFailure> {
     let store = state.store.tenant(&auth.tenant.id);
     Ok(Json(store.latest_policies().await?))
@@ -39,7 +39,7 @@ pub(crate) async fn list(
 /// `GET /policies/{id}`: every version, oldest first.
 pub(crate) async fn versions(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<Helpdesk>,
     Path((_, id)): TenantAndId,
 ) -> Result<Json<Vec<StoredPolicy>>, ApiFailure> {
     let versions = state
@@ -56,7 +56,7 @@ pub(crate) async fn versions(
 /// `PUT /policies/{id}`: saves a new version and re-plans every user.
 pub(crate) async fn save(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<TenantAdmin>,
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<SaveRequest>,
 ) -> Result<(StatusCode, Json<StoredPolicy>), ApiFailure> {
@@ -92,7 +92,7 @@ pub(crate) struct RetireRequest {
 /// entitlement as movers do.
 pub(crate) async fn retire(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<TenantAdmin>,
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<RetireRequest>,
 ) -> Result<Json<StoredPolicy>, ApiFailure> {
@@ -122,7 +122,7 @@ pub(crate) struct PreviewRequest {
 /// `POST /policies/{id}/preview`: what saving would change; writes nothing.
 pub(crate) async fn preview(
     State(state): State<AppState>,
-    auth: AdminAuth,
+    auth: AdminAuth<TenantAdmin>,
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<PreviewRequest>,
 ) -> Result<Json<PreviewReport>, ApiFailure> {

@@ -17,3 +17,4 @@ mod lifecycle;
 mod policies;
 mod postgres;
 mod rejections;
+mod roles;
