@@ -1,6 +1,7 @@
 //! The `lockgate` binary.
 
 mod audit;
+mod break_glass;
 mod commands;
 mod config;
 mod demo;
@@ -63,6 +64,9 @@ enum Command {
     /// Manage the tokens of a tenant's locker bank controllers.
     #[command(subcommand, name = "device-token")]
     DeviceToken(commands::DeviceTokenCommand),
+    /// Create a local emergency admin account that never uses single sign-on.
+    #[command(subcommand, name = "break-glass")]
+    BreakGlass(break_glass::BreakGlassCommand),
     /// Verify or export a tenant's tamper-evident audit chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -126,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AdminToken(command) => commands::admin_token(ctx, command).await,
         Command::DeviceToken(command) => commands::device_token(ctx, command).await,
         Command::Audit(command) => audit::audit(ctx, command).await,
+        Command::BreakGlass(command) => break_glass::break_glass(ctx, command).await,
         Command::Import(args) => import::import(ctx, args).await,
         Command::Demo(args) => demo::demo(ctx, data_dir_given, args).await,
         Command::Healthcheck { url } => commands::healthcheck(ctx, url).await,

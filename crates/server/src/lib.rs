@@ -14,7 +14,9 @@ mod limit;
 mod oauth;
 mod provisioning_log;
 mod scim;
+mod sso;
 mod state;
+mod web;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use state::{AppState, ServerConfig};
+pub use web::{NewBreakGlass, create_break_glass};
 
 use lockgate_store::Store;
 
@@ -72,6 +75,7 @@ impl App {
             .nest("/admin/v1", admin::router())
             .nest("/device/v1", device::router())
             .nest("/app/v1", app_api::router())
+            .merge(web::router())
             .with_state(self.state.clone())
             .layer(CatchPanicLayer::custom(error::panic_response))
             .layer(TimeoutLayer::with_status_code(

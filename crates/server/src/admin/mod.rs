@@ -6,7 +6,7 @@
 //! its identities.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod lifecycle;
 mod people;
 pub(crate) use people::set_pin;
