@@ -60,12 +60,25 @@ impl FromRequestParts<AppState> for AppUser {
         let tenant = state.tenant(&slug).await?.ok_or_else(unauthorized)?;
         let access = state.access.tenant(&tenant.id).await?;
         let hash = lockgate_store::user_token_hash(token);
-        let user = access
-            .read()
-            .user_tokens
-            .get(&hash)
-            .cloned()
-            .ok_or_else(unauthorized)?;
+        let now = state.access.now();
+        let user = {
+            let index = access.read();
+            let token = index
+                .user_tokens
+                .get(&hash)
+                .filter(|t| t.expires_at.is_none_or(|end| end > now))
+                .ok_or_else(unauthorized)?;
+            // Access ends the moment the user is disabled, before the
+            // engine has revoked the token.
+            let active = index
+                .users
+                .get(&token.user)
+                .is_some_and(|entry| entry.subject.active);
+            if !active {
+                return Err(unauthorized());
+            }
+            token.user.clone()
+        };
         Ok(AppUser {
             tenant_id: tenant.id,
             user,

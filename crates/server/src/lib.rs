@@ -8,6 +8,7 @@
 mod access;
 mod admin;
 mod app_api;
+mod app_oauth;
 mod device;
 mod error;
 mod limit;

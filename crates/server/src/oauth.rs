@@ -16,7 +16,10 @@ use base64::engine::general_purpose::STANDARD;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/token", post(token))
+    Router::new().route("/token", post(token)).route(
+        "/authorize",
+        axum::routing::get(crate::app_oauth::authorize),
+    )
 }
 
 /// An error response of RFC 6749 §5.2.
@@ -81,11 +84,17 @@ async fn token(
 
     match field("grant_type").as_deref() {
         Some("client_credentials") => {}
+        Some(grant @ ("authorization_code" | "refresh_token")) => {
+            return app_grant(&state, &slug, grant, &field).await;
+        }
         Some(other) => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported; use client_credentials"),
+                format!(
+                    "grant_type {other:?} is not supported; use client_credentials, \
+                     or authorization_code and refresh_token for the Lockgate app"
+                ),
             ));
         }
         None => {
@@ -141,6 +150,37 @@ async fn token(
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     no_store(response.headers_mut());
     Ok(response)
+}
+
+/// The mobile app's grants (RFC 8252), answered in the same format.
+async fn app_grant(
+    state: &AppState,
+    slug: &str,
+    grant: &str,
+    field: &impl Fn(&str) -> Option<String>,
+) -> Result<Response, OAuthError> {
+    let tenant = match state.tenant(slug).await {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => return Err(OAuthError::invalid_client(false)),
+        Err(e) => return Err(server_error(e)),
+    };
+    match crate::app_oauth::grant(state, &tenant.id, grant, field).await {
+        Ok(body) => {
+            let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+            no_store(response.headers_mut());
+            Ok(response)
+        }
+        Err((error, description)) => {
+            let status = if error == "server_error" {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else if error == "invalid_client" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(OAuthError::new(status, error, description))
+        }
+    }
 }
 
 fn server_error(e: lockgate_store::StoreError) -> OAuthError {

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub session_idle: time::Duration,
     /// A browser session ends this long after sign-in, whatever its use.
     pub session_lifetime: time::Duration,
+    /// Private-use URI schemes the mobile app may redirect to (RFC 8252
+    /// §7.1), such as `com.example.lockers`; loopback redirects are always
+    /// allowed.
+    pub app_redirect_schemes: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +46,7 @@ impl Default for ServerConfig {
             clock_offset: Arc::default(),
             session_idle: time::Duration::minutes(30),
             session_lifetime: time::Duration::hours(12),
+            app_redirect_schemes: Vec::new(),
         }
     }
 }

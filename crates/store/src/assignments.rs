@@ -202,6 +202,15 @@ impl TenantStore {
                  WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL",
                 vec![text(&now), text(tenant), text(user)],
             );
+            batch.push(
+                "UPDATE refresh_tokens SET revoked_at = $1 \
+                 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                vec![text(&now), text(tenant), text(user)],
+            );
+            batch.push(
+                "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+                vec![text(tenant), text(user)],
+            );
         }
         for sync in &changes.badges {
             push_badge_sync(&mut batch, tenant, sync, &now);

@@ -6,6 +6,7 @@
 //! Every query on tenant data names the tenant in its `WHERE` clause; the
 //! [`TenantStore`] handle is the only way to reach that data.
 
+mod app_tokens;
 mod assignments;
 mod audit;
 mod batch;
@@ -30,6 +31,7 @@ mod values;
 mod write_tx;
 mod writer;
 
+pub use app_tokens::{AppCode, AppTokens, RefreshOutcome};
 pub use assignments::{AccessChanges, AssignmentRow, BadgeSync, OutboxEntry};
 pub use audit::{AuditDraft, AuditVerification, VERIFY_PAGE_SIZE};
 pub use connect::{Backend, StoreOptions, redact as redact_url};

@@ -243,16 +243,27 @@ impl TenantStore {
         Ok((token_id, secret))
     }
 
-    /// Valid app tokens as (hash, user id) pairs.
-    pub async fn user_token_hashes(&self) -> Result<Vec<(String, String)>, StoreError> {
+    /// Valid app tokens as (hash, user id, expiry) triples; helpdesk tokens
+    /// have no expiry.
+    pub async fn user_token_hashes(
+        &self,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT token_hash, user_id FROM user_tokens WHERE tenant_id = $1 AND revoked_at IS NULL",
+            "SELECT token_hash, user_id, expires_at FROM user_tokens \
+             WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(&self.tenant_id)
+        .bind(timestamp::now())
         .fetch_all(&self.store.reader)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("token_hash")?, row.try_get("user_id")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get("token_hash")?,
+                    row.try_get("user_id")?,
+                    row.try_get("expires_at")?,
+                ))
+            })
             .collect()
     }
 }

@@ -73,7 +73,15 @@ pub(crate) struct TenantIndex {
     /// The badge each user got from SCIM, as opposed to enrolled ones.
     pub scim_badges: HashMap<String, String>,
     pub pins: HashMap<String, PinEntry>,
-    pub user_tokens: HashMap<String, String>,
+    /// App tokens by SHA-256 hash.
+    pub user_tokens: HashMap<String, AppToken>,
+}
+
+/// An app bearer token: the helpdesk's (no expiry) or the mobile app's.
+#[derive(Debug, Clone)]
+pub(crate) struct AppToken {
+    pub user: String,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// The answer to one open attempt.

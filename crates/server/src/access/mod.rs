@@ -28,7 +28,7 @@ use tokio::sync::{Mutex, Notify};
 
 use self::audit_sink::AuditSink;
 use self::engine::EngineState;
-use self::index::{PinEntry, TenantIndex};
+use self::index::{AppToken, PinEntry, TenantIndex};
 pub(crate) use self::time_text::{parse_time, stored_time};
 
 /// How often the engine runs without a wake-up, to end grace periods and
@@ -150,7 +150,15 @@ impl Access {
             };
             index.pins.insert(pin.user_id, entry);
         }
-        index.user_tokens = store.user_token_hashes().await?.into_iter().collect();
+        index.user_tokens = store
+            .user_token_hashes()
+            .await?
+            .into_iter()
+            .map(|(hash, user, expires_at)| {
+                let expires_at = expires_at.as_deref().and_then(parse_time);
+                (hash, AppToken { user, expires_at })
+            })
+            .collect();
         Ok(TenantAccess {
             tenant_id: tenant_id.to_string(),
             index: RwLock::new(index),

@@ -56,7 +56,7 @@ impl Translator {
     }
 
     pub fn has_tokens(&self, index: &TenantIndex, user: &str) -> bool {
-        index.user_tokens.values().any(|owner| owner == user)
+        index.user_tokens.values().any(|token| token.user == user)
     }
 
     fn audit(&mut self, action: &str, subject: &str, detail: Value) {
@@ -178,8 +178,11 @@ impl Translator {
                     );
                 }
                 LifecycleAction::RevokeCredentials => {
+                    // Sessions and refresh tokens are not in the index, so
+                    // the revocation is always written; it is audited when
+                    // the user had app tokens to lose.
+                    self.changes.revoke_tokens.push(user.to_string());
                     if self.has_tokens(index, user) {
-                        self.changes.revoke_tokens.push(user.to_string());
                         self.ops.push(IndexOp::RevokeTokens(user.to_string()));
                         self.audit("app_tokens_revoked", user, json!({}));
                     }
@@ -309,7 +312,7 @@ impl TenantIndex {
                         held.assignment.grace_until = until;
                     }
                 }
-                IndexOp::RevokeTokens(user) => self.user_tokens.retain(|_, owner| *owner != user),
+                IndexOp::RevokeTokens(user) => self.user_tokens.retain(|_, token| token.user != user),
                 IndexOp::ScimBadge { user, old, new } => {
                     if let Some(old) = old
                         && self.badges.get(&old) == Some(&user)

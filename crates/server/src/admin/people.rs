@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{AdminAuth, ApiJson, Helpdesk};
 use crate::AppState;
-use crate::access::index::{PinEntry, TenantIndex};
+use crate::access::index::{AppToken, PinEntry, TenantIndex};
 use crate::access::pin;
 use crate::device::decision_body;
 use crate::error::ApiFailure;
@@ -175,7 +175,10 @@ pub(crate) async fn create_app_token(
         .await?;
     tenant.write().user_tokens.insert(
         lockgate_store::user_token_hash(secret.expose()),
-        user.clone(),
+        AppToken {
+            user: user.clone(),
+            expires_at: None,
+        },
     );
     Ok((
         StatusCode::CREATED,

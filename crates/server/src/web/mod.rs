@@ -8,6 +8,8 @@ mod page;
 mod portal;
 
 pub use break_glass::{NewBreakGlass, create_break_glass};
+pub(crate) use cookies::SESSION_COOKIE;
+pub(crate) use page::problem;
 
 use axum::Router;
 use axum::routing::{get, post};

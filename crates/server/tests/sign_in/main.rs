@@ -8,3 +8,4 @@ mod browser;
 mod common;
 
 mod break_glass;
+mod mobile;
