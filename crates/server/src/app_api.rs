@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use lockgate_domain::access::decision::DenyReason;
 use lockgate_domain::access::model::{LockerId, LockerKind, LockerState};
 use lockgate_domain::access::policy::AssignmentMode;
 use lockgate_domain::audit::Actor;
@@ -35,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) struct AppUser {
     tenant_id: String,
     user: String,
+    auth_contexts: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for AppUser {
@@ -61,7 +63,7 @@ impl FromRequestParts<AppState> for AppUser {
         let access = state.access.tenant(&tenant.id).await?;
         let hash = lockgate_store::user_token_hash(token);
         let now = state.access.now();
-        let user = {
+        let (user, auth_contexts) = {
             let index = access.read();
             let token = index
                 .user_tokens
@@ -77,11 +79,12 @@ impl FromRequestParts<AppState> for AppUser {
             if !active {
                 return Err(unauthorized());
             }
-            token.user.clone()
+            (token.user.clone(), token.auth_contexts.clone())
         };
         Ok(AppUser {
             tenant_id: tenant.id,
             user,
+            auth_contexts,
         })
     }
 }
@@ -139,16 +142,31 @@ async fn open(
     }
     let attempt = OpenAttempt {
         locker: locker.clone(),
-        presented: Presented::App(user.user.clone()),
+        presented: Presented::App {
+            user: user.user.clone(),
+            auth_contexts: user.auth_contexts.clone(),
+        },
         actor: Actor::Admin(format!("app-user:{}", user.user)),
         source: "app".to_string(),
     };
     let result = state.access.open(&user.tenant_id, attempt).await?;
-    Ok(Json(decision_body(
-        &result.decision,
-        locker.as_str(),
-        result.user.as_deref(),
-    )))
+    let mut body = decision_body(&result.decision, locker.as_str(), result.user.as_deref());
+    if result.deny_reason() == Some(DenyReason::StepUpRequired) {
+        // Tells the app which authentication context to ask for at
+        // `/oauth/{tenant}/authorize?...&auth_context=...`.
+        let index = tenant.read();
+        let required = index.users.get(&user.user).and_then(|entry| {
+            entry.entitlements.iter().find_map(|e| {
+                index
+                    .policies
+                    .iter()
+                    .find(|p| p.id == e.policy)
+                    .and_then(|p| p.remote_open_auth_context.clone())
+            })
+        });
+        body["auth_context"] = json!(required);
+    }
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize)]

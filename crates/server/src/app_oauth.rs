@@ -50,6 +50,9 @@ struct AuthorizeRequest {
     redirect_uri: String,
     code_challenge: String,
     state: Option<String>,
+    /// An Entra authentication context the sign-in must satisfy, asked
+    /// for after an open was denied with `step_up_required`.
+    auth_context: Option<String>,
 }
 
 fn parse_authorize(query: &str, schemes: &[String]) -> Result<AuthorizeRequest, String> {
@@ -89,10 +92,17 @@ fn parse_authorize(query: &str, schemes: &[String]) -> Result<AuthorizeRequest, 
             "code_challenge must be the base64url SHA-256 of the verifier, 43 characters".into(),
         );
     }
+    let auth_context = field("auth_context");
+    if let Some(context) = &auth_context
+        && !(context.len() <= 8 && context.starts_with('c') && context[1..].parse::<u8>().is_ok())
+    {
+        return Err(format!("auth_context {context:?} is not an authentication context id such as c1"));
+    }
     Ok(AuthorizeRequest {
         redirect_uri,
         code_challenge,
         state: field("state"),
+        auth_context,
     })
 }
 
@@ -133,12 +143,23 @@ pub(crate) async fn authorize(
         None => None,
     }
     .filter(|s| s.tenant_id == tenant.id);
-    let Some(session) = session else {
+    // Without a session, or without the authentication context the app
+    // asks for, the user signs in (again) first and comes back here.
+    let satisfied = |s: &lockgate_store::SessionRecord| {
+        request
+            .auth_context
+            .as_ref()
+            .is_none_or(|context| s.auth_contexts.contains(context))
+    };
+    let Some(session) = session.filter(satisfied) else {
         let here = format!("/oauth/{slug}/authorize?{query}");
-        let login = format!(
+        let mut login = format!(
             "/auth/{slug}/login?return_to={}",
             url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
         );
+        if let Some(context) = &request.auth_context {
+            login.push_str(&format!("&auth_context={context}"));
+        }
         return redirect(&login);
     };
     let Some(user) = session.user_id.clone() else {
@@ -331,6 +352,7 @@ async fn remember(state: &AppState, tenant_id: &str, user: &str, tokens: &AppTok
             AppToken {
                 user: user.to_string(),
                 expires_at,
+                auth_contexts: tokens.auth_contexts.clone(),
             },
         );
     }

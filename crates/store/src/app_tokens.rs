@@ -30,6 +30,8 @@ pub struct AppTokens {
     pub access_hash: String,
     pub refresh_token: Secret,
     pub access_expires_at: String,
+    /// Authentication contexts the sign-in behind the tokens satisfied.
+    pub auth_contexts: Vec<String>,
 }
 
 /// What presenting a refresh token found.
@@ -135,6 +137,7 @@ impl Store {
             access_token: access,
             refresh_token: refresh,
             access_expires_at,
+            auth_contexts: auth_contexts.to_vec(),
         })
     }
 

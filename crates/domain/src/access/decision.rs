@@ -28,6 +28,9 @@ pub struct OpenRequest {
     pub locker: LockerId,
     pub method: OpenMethod,
     pub at: OffsetDateTime,
+    /// Authentication contexts (Entra `acrs`) the sign-in behind an app open
+    /// satisfied; empty for badges and PINs.
+    pub auth_contexts: Vec<String>,
 }
 
 /// Data a decision is made from, as the in-memory index stores it.
@@ -60,6 +63,8 @@ pub enum DenyReason {
     LockerBlocked,
     UnknownCredential,
     PinLocked,
+    /// A remote open of this locker needs a stronger sign-in first.
+    StepUpRequired,
     /// The PIN entered does not match the PIN of the locker's holder.
     WrongPin,
     NotAssigned,
@@ -77,6 +82,7 @@ impl DenyReason {
             DenyReason::LockerBlocked => "locker_blocked",
             DenyReason::UnknownCredential => "unknown_credential",
             DenyReason::PinLocked => "pin_locked",
+            DenyReason::StepUpRequired => "step_up_required",
             DenyReason::WrongPin => "wrong_pin",
             DenyReason::NotAssigned => "not_assigned",
             DenyReason::GraceExpired => "grace_expired",
@@ -106,6 +112,9 @@ impl DenyReason {
             }
             DenyReason::PinLocked => {
                 "Too many wrong PINs locked the user's PIN; reset it or use a badge or the app."
+            }
+            DenyReason::StepUpRequired => {
+                "Opening this locker from the app needs a stronger sign-in; sign in again when the app asks, then retry."
             }
             DenyReason::WrongPin => {
                 "The PIN does not match; after five wrong PINs in a row the PIN locks for 15 minutes."
@@ -147,8 +156,6 @@ fn check(request: &OpenRequest, ctx: &DecisionContext<'_>) -> Result<(), DenyRea
     if !ctx.subject.active {
         return Err(DenyReason::InactiveUser);
     }
-    // NOTE: policies cannot yet require a sign-in strength, such as MFA for
-    // remote opens, so an app open is decided like a badge tap.
     if request.method == OpenMethod::Pin && ctx.pin_locked {
         return Err(DenyReason::PinLocked);
     }
@@ -162,17 +169,35 @@ fn check(request: &OpenRequest, ctx: &DecisionContext<'_>) -> Result<(), DenyRea
         .assignment
         .filter(|assignment| assignment.user == ctx.subject.user)
         .filter(|assignment| assignment.locker == ctx.locker.id);
-    match own_assignment {
-        Some(assignment) => check_assignment(assignment, request.at, ctx),
-        None => check_shared(request.at, ctx),
+    let granting = match own_assignment {
+        Some(assignment) => check_assignment(assignment, request.at, ctx)?,
+        None => check_shared(request.at, ctx)?,
+    };
+    // A remote open proves less than standing at the door with a badge, so
+    // a policy may demand a stronger sign-in for it.
+    if request.method == OpenMethod::App
+        && let Some(required) = newest(ctx.policies, granting)
+            .and_then(|policy| policy.remote_open_auth_context.as_ref())
+        && !request.auth_contexts.contains(required)
+    {
+        return Err(DenyReason::StepUpRequired);
     }
+    Ok(())
 }
 
-fn check_assignment(
-    assignment: &Assignment,
+fn newest<'a>(policies: &'a [AccessPolicy], id: &PolicyId) -> Option<&'a AccessPolicy> {
+    policies
+        .iter()
+        .filter(|candidate| &candidate.id == id)
+        .max_by_key(|candidate| candidate.version)
+}
+
+/// Returns the policy that grants the open.
+fn check_assignment<'a>(
+    assignment: &'a Assignment,
     at: OffsetDateTime,
     ctx: &DecisionContext<'_>,
-) -> Result<(), DenyReason> {
+) -> Result<&'a PolicyId, DenyReason> {
     if !assignment.is_current(at) {
         return Err(DenyReason::NotAssigned);
     }
@@ -180,7 +205,7 @@ fn check_assignment(
     // nor its time windows apply. The grace period is the only limit.
     if let Some(until) = assignment.grace_until {
         return if at < until {
-            Ok(())
+            Ok(&assignment.policy)
         } else {
             Err(DenyReason::GraceExpired)
         };
@@ -193,7 +218,7 @@ fn check_assignment(
         return Err(DenyReason::NotEntitled);
     }
     match in_time_window(ctx.policies, &assignment.policy, at) {
-        Some(true) => Ok(()),
+        Some(true) => Ok(&assignment.policy),
         Some(false) => Err(DenyReason::OutsideTimeWindow),
         None => Err(DenyReason::NotEntitled),
     }
@@ -201,7 +226,10 @@ fn check_assignment(
 
 /// Allows a shared team locker to every user whose shared policy covers it.
 /// Any other locker needs an assignment or booking.
-fn check_shared(at: OffsetDateTime, ctx: &DecisionContext<'_>) -> Result<(), DenyReason> {
+fn check_shared<'a>(
+    at: OffsetDateTime,
+    ctx: &DecisionContext<'a>,
+) -> Result<&'a PolicyId, DenyReason> {
     let covering: Vec<&Entitlement> = ctx
         .entitlements
         .iter()
@@ -223,7 +251,7 @@ fn check_shared(at: OffsetDateTime, ctx: &DecisionContext<'_>) -> Result<(), Den
     let mut known_policy = false;
     for entitlement in shared {
         match in_time_window(ctx.policies, &entitlement.policy, at) {
-            Some(true) => return Ok(()),
+            Some(true) => return Ok(&entitlement.policy),
             Some(false) => known_policy = true,
             None => {}
         }
@@ -242,10 +270,7 @@ fn in_time_window(
     policy: &PolicyId,
     at: OffsetDateTime,
 ) -> Option<bool> {
-    let newest = policies
-        .iter()
-        .filter(|candidate| &candidate.id == policy)
-        .max_by_key(|candidate| candidate.version)?;
+    let newest = newest(policies, policy)?;
     if newest.when.is_empty() {
         return Some(true);
     }

@@ -27,6 +27,9 @@ pub struct PolicyDocument {
     pub when: Vec<WindowDocument>,
     #[serde(default)]
     pub lifecycle: LifecycleDocument,
+    /// Entra authentication context an app open must satisfy, such as `c1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_open_auth_context: Option<String>,
 }
 
 fn default_quota() -> u32 {
@@ -207,6 +210,7 @@ impl PolicyDocument {
                     LeaverActionDocument::Release => LeaverAction::Release,
                 },
             },
+            remote_open_auth_context: self.remote_open_auth_context.clone(),
         };
         policy
             .validate()

@@ -183,6 +183,7 @@ fn inactive_user_never_allowed() {
             locker: target.id.clone(),
             method: rng.pick(&methods),
             at: gen_time(&mut rng),
+            auth_contexts: vec!["c1".to_string()],
         };
         assert_ne!(
             decide(&request, &ctx),

@@ -19,6 +19,10 @@ pub struct AccessPolicy {
     /// Windows in which opens are allowed. An empty list allows any time.
     pub when: Vec<TimeWindow>,
     pub lifecycle: Lifecycle,
+    /// The Entra authentication context (an `acrs` value such as `c1`)
+    /// that an open from the app must have satisfied, for lockers such as a
+    /// medication cabinet.
+    pub remote_open_auth_context: Option<String>,
 }
 
 /// A policy field that would make the policy grant the wrong access.

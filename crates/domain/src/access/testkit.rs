@@ -33,6 +33,7 @@ pub fn policy(id: &str, group: &str, how: AssignmentMode) -> AccessPolicy {
             mover_grace_days: 7,
             leaver_action: LeaverAction::ClearOut,
         },
+        remote_open_auth_context: None,
     }
 }
 

@@ -82,6 +82,10 @@ pub(crate) struct TenantIndex {
 pub(crate) struct AppToken {
     pub user: String,
     pub expires_at: Option<OffsetDateTime>,
+    /// Authentication contexts (`acrs`) of the sign-in that issued it;
+    /// empty for helpdesk tokens and after a restart, which only means the
+    /// user steps up again.
+    pub auth_contexts: Vec<String>,
 }
 
 /// The answer to one open attempt.
@@ -332,6 +336,7 @@ impl TenantIndex {
         user: Option<&str>,
         method: OpenMethod,
         at: OffsetDateTime,
+        auth_contexts: &[String],
     ) -> Outcome {
         let outcome = |decision| Outcome {
             decision,
@@ -358,6 +363,7 @@ impl TenantIndex {
             locker: locker.clone(),
             method,
             at,
+            auth_contexts: auth_contexts.to_vec(),
         };
         let context = DecisionContext {
             subject: &entry.subject,

@@ -156,7 +156,8 @@ impl Access {
             .into_iter()
             .map(|(hash, user, expires_at)| {
                 let expires_at = expires_at.as_deref().and_then(parse_time);
-                (hash, AppToken { user, expires_at })
+                let auth_contexts = Vec::new();
+                (hash, AppToken { user, expires_at, auth_contexts })
             })
             .collect();
         Ok(TenantAccess {

@@ -16,8 +16,9 @@ pub(crate) enum Presented {
     Badge(String),
     /// A PIN typed at the door; it is checked against the locker's holder.
     Pin(String),
-    /// A signed-in app user.
-    App(String),
+    /// A signed-in app user with the authentication contexts their sign-in
+    /// satisfied.
+    App { user: String, auth_contexts: Vec<String> },
 }
 
 impl Presented {
@@ -25,7 +26,7 @@ impl Presented {
         match self {
             Presented::Badge(_) => OpenMethod::Badge,
             Presented::Pin(_) => OpenMethod::Pin,
-            Presented::App(_) => OpenMethod::App,
+            Presented::App { .. } => OpenMethod::App,
         }
     }
 }
@@ -63,7 +64,7 @@ impl Access {
         let method = attempt.presented.method();
         let user = match &attempt.presented {
             Presented::Badge(badge) => tenant.read().badges.get(badge).cloned(),
-            Presented::App(user) => Some(user.clone()),
+            Presented::App { user, .. } => Some(user.clone()),
             Presented::Pin(entered) => {
                 match self.check_pin(tenant_id, &attempt.locker, entered).await? {
                     PinCheck::Holder(user) => Some(user),
@@ -79,9 +80,13 @@ impl Access {
                 }
             }
         };
+        let contexts = match &attempt.presented {
+            Presented::App { auth_contexts, .. } => auth_contexts.as_slice(),
+            _ => &[],
+        };
         let outcome = tenant
             .read()
-            .decide(&attempt.locker, user.as_deref(), method, now);
+            .decide(&attempt.locker, user.as_deref(), method, now, contexts);
         let result = OpenResult {
             decision: outcome.decision,
             user: outcome.user,

@@ -178,6 +178,7 @@ pub(crate) async fn create_app_token(
         AppToken {
             user: user.clone(),
             expires_at: None,
+            auth_contexts: Vec::new(),
         },
     );
     Ok((
@@ -253,7 +254,7 @@ pub(crate) async fn explain(
         )));
     }
     let method = query.method.unwrap_or(OpenMethod::Badge);
-    let outcome = index.decide(&locker, Some(&user), method, state.access.now());
+    let outcome = index.decide(&locker, Some(&user), method, state.access.now(), &[]);
     let mut body = decision_body(&outcome.decision, locker.as_str(), Some(&user));
     body["user"] = json!(user);
     body["policies"] = json!(

@@ -34,6 +34,7 @@ impl Case {
                 locker: LockerId::new("L1"),
                 method: OpenMethod::Badge,
                 at: NOW,
+                auth_contexts: Vec::new(),
             },
         }
     }
@@ -287,4 +288,40 @@ fn reason_codes_unique_and_stable() {
         assert!(reason.explanation().ends_with('.'), "{reason:?}");
         assert!(reason.to_string().starts_with(reason.code()));
     }
+}
+
+#[test]
+fn remote_open_needs_step_up() {
+    let mut case = Case::owner();
+    case.policies[0].remote_open_auth_context = Some("c1".to_string());
+    // At the door a badge needs no step-up.
+    assert_eq!(case.decide(), Decision::Allow);
+
+    case.request.method = OpenMethod::App;
+    assert_eq!(case.decide(), Decision::Deny(DenyReason::StepUpRequired));
+    case.request.auth_contexts = vec!["c2".to_string()];
+    assert_eq!(case.decide(), Decision::Deny(DenyReason::StepUpRequired));
+    case.request.auth_contexts = vec!["c2".to_string(), "c1".to_string()];
+    assert_eq!(case.decide(), Decision::Allow);
+}
+
+#[test]
+fn step_up_checked_after_entitlement() {
+    // A user who may not open the locker at all is told so, not asked to
+    // sign in again.
+    let mut case = Case::owner();
+    case.policies[0].remote_open_auth_context = Some("c1".to_string());
+    case.request.method = OpenMethod::App;
+    case.entitlements.clear();
+    assert_eq!(case.decide(), Decision::Deny(DenyReason::NotEntitled));
+}
+
+#[test]
+fn shared_locker_step_up_follows_its_policy() {
+    let mut case = Case::team_member();
+    case.policies[0].remote_open_auth_context = Some("c3".to_string());
+    case.request.method = OpenMethod::App;
+    assert_eq!(case.decide(), Decision::Deny(DenyReason::StepUpRequired));
+    case.request.auth_contexts = vec!["c3".to_string()];
+    assert_eq!(case.decide(), Decision::Allow);
 }
