@@ -57,6 +57,7 @@ pub struct AppState {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) log: Sink,
     pub(crate) access: Access,
+    pub(crate) sso: crate::sso::Registry,
     /// Failed credentials per bank, against guessing.
     pub(crate) guesses: Arc<crate::limit::Limiter>,
     tenants: Arc<RwLock<HashMap<String, Tenant>>>,
@@ -66,6 +67,7 @@ impl AppState {
     pub(crate) fn new(store: Store, config: ServerConfig, log: Sink) -> Self {
         Self {
             access: Access::new(store.clone(), config.clock_offset.clone()),
+            sso: crate::sso::Registry::default(),
             guesses: Arc::new(crate::limit::Limiter::new(
                 crate::device::GUESSES_PER_MINUTE,
                 Duration::from_secs(60),

@@ -47,7 +47,7 @@ pub use physical::{
 pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};
 pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
-pub use secret::Secret;
+pub use secret::{Secret, hash_secret_text};
 pub use sign_in::{BreakGlassAccount, NewSession, PendingSignIn, SessionRecord};
 pub use subjects::{GroupRow, Membership, SubjectRow};
 pub use tenants::Tenant;

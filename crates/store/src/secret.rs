@@ -46,6 +46,11 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Returns the SHA-256 hash a secret is stored and looked up by.
+pub fn hash_secret_text(text: &str) -> String {
+    hash_secret(text)
+}
+
 pub(crate) fn hash_secret(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

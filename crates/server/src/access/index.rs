@@ -24,6 +24,8 @@ use super::time_text::parse_time;
 #[derive(Debug, Clone)]
 pub(crate) struct UserEntry {
     pub subject: Subject,
+    /// The SCIM `externalId`, which sign-in links to (Entra's object id).
+    pub external_id: Option<String>,
     pub user_name: String,
     pub display_name: Option<String>,
     pub manager: Option<String>,
@@ -242,6 +244,7 @@ impl TenantIndex {
         let current = entitlements(&subject, &self.graph, &self.policies);
         let entry = UserEntry {
             subject,
+            external_id: row.external_id.clone(),
             user_name: row.user_name.clone(),
             display_name: row.display_name.clone(),
             manager: facts.manager,

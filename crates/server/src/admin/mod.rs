@@ -69,6 +69,10 @@ fn access_router() -> Router<AppState> {
         .route(&tenant("/assignments"), get(lifecycle::assignments))
         .route(&tenant("/outbox"), get(lifecycle::outbox))
         .route(
+            &tenant("/identity-connection"),
+            get(crate::sso::connection::get).put(crate::sso::connection::put),
+        )
+        .route(
             &tenant("/settings"),
             get(lifecycle::settings).put(lifecycle::save_settings),
         )

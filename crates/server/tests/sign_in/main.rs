@@ -7,5 +7,10 @@ mod browser;
 #[path = "../scim/common.rs"]
 mod common;
 
+#[allow(dead_code)]
+#[path = "../support/oidc_provider.rs"]
+mod oidc_provider;
+
 mod break_glass;
 mod mobile;
+mod oidc;
