@@ -103,11 +103,13 @@ impl App {
             .await
             .map_err(std::io::Error::other)?;
         let pruning = provisioning_log::spawn_pruning(self.state.clone());
+        let lapse = sso::lapse::spawn(self.state.clone());
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         pruning.abort();
         engine.abort();
+        lapse.abort();
         let store = self.state.store.clone();
         drop(self.state);
         self.log_writer.finish().await;

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     /// §7.1), such as `com.example.lockers`; loopback redirects are always
     /// allowed.
     pub app_redirect_schemes: Vec<String>,
+    /// How often SSO-only tenants are checked for users whose access lapsed.
+    pub lapse_check_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             session_idle: time::Duration::minutes(30),
             session_lifetime: time::Duration::hours(12),
             app_redirect_schemes: Vec::new(),
+            lapse_check_interval: Duration::from_secs(60),
         }
     }
 }

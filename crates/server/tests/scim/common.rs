@@ -75,6 +75,8 @@ impl TestApp {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             public_url: Some(origin.clone()),
+            // Short, so a test that moves the clock sees lapsed sign-ins soon.
+            lapse_check_interval: Duration::from_millis(200),
             ..ServerConfig::default()
         };
         let clock = config.clock_offset.clone();

@@ -381,3 +381,89 @@ async fn chromium_clicks_through_sign_in() {
     assert!(text.contains("Ada Admin"), "{text}");
     assert!(text.contains("tenant_admin"), "{text}");
 }
+
+#[tokio::test]
+async fn sso_only_access_lapses_without_sign_in() {
+    let setup = setup("sso_only").await;
+    let (_, page) = setup.sign_in("user", "").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let oid = test_user("user").oid;
+    let active = |users: &Value| users["Resources"][0]["active"].clone();
+    let (_, users) = setup
+        .app
+        .get(&format!("/Users?filter=externalId eq \"{oid}\""))
+        .await;
+    assert_eq!(active(&users), json!(true));
+
+    // Thirty-one days later, with the default lapse of 30 days.
+    setup
+        .app
+        .clock
+        .store(31 * 24 * 3600, std::sync::atomic::Ordering::Relaxed);
+    let mut lapsed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, users) = setup
+            .app
+            .get(&format!("/Users?filter=externalId eq \"{oid}\""))
+            .await;
+        if active(&users) == json!(false) {
+            lapsed = true;
+            break;
+        }
+    }
+    assert!(lapsed, "the user is still active after the lapse period");
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_old() {
+    let setup = setup("provisioning").await;
+    setup.provision("user", true).await;
+    let (browser, _) = setup.sign_in("user", "").await;
+    let cookie = browser.cookies["lg_session"].clone();
+    let store = &setup.app.store;
+    assert!(
+        store
+            .session(&cookie, time::Duration::minutes(30))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // An idle limit shorter than the time since the last request ends it,
+    // and it stays ended.
+    assert!(
+        store
+            .session(&cookie, time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session(&cookie, time::Duration::minutes(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A session past its absolute end is over however recently it was used.
+    let (old, _) = store
+        .create_session(lockgate_store::NewSession {
+            tenant_id: setup.app.tenant.id.clone(),
+            principal: "tid:old".into(),
+            user_id: None,
+            display_name: "Old".into(),
+            roles: vec!["auditor".into()],
+            auth_contexts: Vec::new(),
+            idp_session: None,
+            logout_hint: None,
+            lifetime: time::Duration::ZERO,
+        })
+        .await
+        .unwrap();
+    let found = store
+        .session(old.expose(), time::Duration::minutes(30))
+        .await
+        .unwrap();
+    assert!(found.is_none());
+}
