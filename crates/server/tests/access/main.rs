@@ -18,3 +18,4 @@ mod policies;
 mod postgres;
 mod rejections;
 mod roles;
+mod step_up;
