@@ -65,6 +65,10 @@ pub(crate) struct TenantIndex {
     pub parents: HashMap<String, BTreeSet<String>>,
     pub graph: GroupGraph,
     pub policies: Vec<AccessPolicy>,
+    /// User attributes that some policy's conditions name. Only these are
+    /// kept per user: a SCIM document carries dozens of attributes, and
+    /// keeping them all for 100,000 users costs hundreds of megabytes.
+    pub attribute_names: BTreeSet<String>,
     pub lockers: HashMap<LockerId, Locker>,
     pub doors: HashMap<(BankId, String), LockerId>,
     pub door_of: HashMap<LockerId, String>,
@@ -148,7 +152,9 @@ impl TenantIndex {
         }
     }
 
-    pub fn set_policies(&mut self, stored: &[StoredPolicy]) {
+    /// Replaces the policies in force and returns whether the set of user
+    /// attributes they name changed, in which case users must be re-read.
+    pub fn set_policies(&mut self, stored: &[StoredPolicy]) -> bool {
         self.policies = stored
             .iter()
             .filter(|policy| !policy.retired)
@@ -163,6 +169,14 @@ impl TenantIndex {
                     .ok()
             })
             .collect();
+        let names: BTreeSet<String> = self
+            .policies
+            .iter()
+            .flat_map(|policy| policy.who.attributes.iter().map(|a| a.name.clone()))
+            .collect();
+        let changed = names != self.attribute_names;
+        self.attribute_names = names;
+        changed
     }
 
     pub fn set_lockers(&mut self, lockers: Vec<(Locker, String)>) {
@@ -234,12 +248,14 @@ impl TenantIndex {
             .filter(|badge| !badge.is_empty())
             .cloned();
         let direct_groups = self.direct_group_keys(&row.id);
+        let mut attributes = facts.attributes;
+        attributes.retain(|name, _| self.attribute_names.contains(name));
         let subject = Subject {
             user: UserId::new(&row.id),
             active: row.active,
             direct_groups,
             app_roles: facts.app_roles,
-            attributes: facts.attributes,
+            attributes,
         };
         let current = entitlements(&subject, &self.graph, &self.policies);
         let entry = UserEntry {

@@ -249,7 +249,10 @@ impl Access {
     pub(crate) async fn policies_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
         let policies = self.inner.store.tenant(tenant_id).latest_policies().await?;
-        tenant.write().set_policies(&policies);
+        let attributes_changed = tenant.write().set_policies(&policies);
+        if attributes_changed {
+            self.reload_subjects(tenant_id, &tenant).await?;
+        }
         self.replan_all(&tenant).await;
         Ok(())
     }
@@ -262,19 +265,23 @@ impl Access {
         badge_attribute: Option<String>,
     ) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
-        let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
-        {
-            let mut index = tenant.write();
-            index.badge_attribute = badge_attribute;
-            for row in &rows {
-                // Force the reload: the version did not change, the setting did.
-                if let Some(entry) = index.users.get_mut(&row.id) {
-                    entry.version = entry.version.min(row.version - 1);
-                }
-                index.update_user(row);
-            }
-        }
+        tenant.write().badge_attribute = badge_attribute;
+        self.reload_subjects(tenant_id, &tenant).await?;
         self.replan_all(&tenant).await;
+        Ok(())
+    }
+
+    /// Re-reads every user, after a change to what the index keeps of them.
+    async fn reload_subjects(&self, tenant_id: &str, tenant: &TenantAccess) -> Result<(), StoreError> {
+        let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
+        let mut index = tenant.write();
+        for row in &rows {
+            // Force the reload: the version did not change, the index did.
+            if let Some(entry) = index.users.get_mut(&row.id) {
+                entry.version = entry.version.min(row.version - 1);
+            }
+            index.update_user(row);
+        }
         Ok(())
     }
 

@@ -39,6 +39,25 @@ impl Access {
     ) -> Result<PreviewReport, StoreError> {
         let tenant = self.tenant(tenant_id).await?;
         let mut copy = tenant.read().clone();
+        let new_names: Vec<String> = proposed
+            .iter()
+            .flat_map(|policy| policy.who.attributes.iter().map(|a| a.name.clone()))
+            .filter(|name| !copy.attribute_names.contains(name))
+            .collect();
+        // The index keeps only attributes that policies in force name, so
+        // a proposal that names others needs the users read again. That
+        // happens under the current policies, so the entitlements before
+        // the change stay what they are.
+        if !new_names.is_empty() {
+            copy.attribute_names.extend(new_names);
+            let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
+            for row in &rows {
+                if let Some(entry) = copy.users.get_mut(&row.id) {
+                    entry.version = entry.version.min(row.version - 1);
+                }
+                copy.update_user(row);
+            }
+        }
         copy.policies.retain(|policy| &policy.id != id);
         copy.policies.extend(proposed);
 

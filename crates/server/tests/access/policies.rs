@@ -127,6 +127,7 @@ async fn preview_counts_without_writing() {
 async fn retired_policy_makes_movers() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("retire@st-marys.example", "R-1").await;
+    assert_eq!(hospital.lockers_of(&user).await.len(), 1);
     let (status, body) = hospital
         .access
         .admin(
