@@ -96,7 +96,9 @@ fn parse_authorize(query: &str, schemes: &[String]) -> Result<AuthorizeRequest, 
     if let Some(context) = &auth_context
         && !(context.len() <= 8 && context.starts_with('c') && context[1..].parse::<u8>().is_ok())
     {
-        return Err(format!("auth_context {context:?} is not an authentication context id such as c1"));
+        return Err(format!(
+            "auth_context {context:?} is not an authentication context id such as c1"
+        ));
     }
     Ok(AuthorizeRequest {
         redirect_uri,

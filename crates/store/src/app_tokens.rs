@@ -37,7 +37,10 @@ pub struct AppTokens {
 /// What presenting a refresh token found.
 #[derive(Debug)]
 pub enum RefreshOutcome {
-    Rotated { user_id: String, tokens: AppTokens },
+    Rotated {
+        user_id: String,
+        tokens: AppTokens,
+    },
     /// The token was used before: its family is now revoked (RFC 9700
     /// §4.14.2), because either the app or a thief holds a copy.
     Reused,
@@ -68,7 +71,11 @@ impl Store {
     }
 
     /// Takes a code out of the store, so it can be redeemed once.
-    pub async fn take_app_code(&self, tenant_id: &str, code: &str) -> Result<Option<AppCode>, StoreError> {
+    pub async fn take_app_code(
+        &self,
+        tenant_id: &str,
+        code: &str,
+    ) -> Result<Option<AppCode>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM app_codes WHERE code_hash = $1 AND tenant_id = $2 \
              RETURNING tenant_id, user_id, redirect_uri, code_challenge, auth_contexts, created_at",
@@ -160,7 +167,9 @@ impl Store {
         .bind(tenant_id)
         .fetch_optional(&self.reader)
         .await?;
-        let Some(row) = row else { return Ok(RefreshOutcome::Invalid) };
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
         let family: String = row.try_get("family_id")?;
         let expires_at: String = row.try_get("expires_at")?;
         let revoked: Option<String> = row.try_get("revoked_at")?;
@@ -183,7 +192,14 @@ impl Store {
         let contexts: String = row.try_get("auth_contexts")?;
         let contexts: Vec<String> = serde_json::from_str(&contexts).unwrap_or_default();
         let tokens = self
-            .issue_app_tokens(tenant_id, &user_id, Some(&family), &contexts, access_lifetime, refresh_lifetime)
+            .issue_app_tokens(
+                tenant_id,
+                &user_id,
+                Some(&family),
+                &contexts,
+                access_lifetime,
+                refresh_lifetime,
+            )
             .await?;
         Ok(RefreshOutcome::Rotated { user_id, tokens })
     }

@@ -57,6 +57,39 @@ pub const VERIFY_PAGE_SIZE: i64 = 5_000;
 const SELECT_RECORDS: &str = "SELECT tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash \
      FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
+/// The last record of each tenant's chain, kept on SQLite only. There all
+/// writes run one at a time on the write thread of the one process that
+/// owns the file, so the cached head is the stored head whenever no
+/// transaction is open. A transaction records the heads it would leave in
+/// [`WriteTx`], which applies them after `COMMIT` and forgets them (and the
+/// cached entries) when it rolls back. PostgreSQL, written by several
+/// nodes, always reads the head under the tenant's advisory lock.
+#[derive(Clone, Default)]
+pub(crate) struct HeadCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, AuditRecord>>>,
+);
+
+impl HeadCache {
+    pub(crate) fn get(&self, tenant_id: &str) -> Option<AuditRecord> {
+        self.0
+            .lock()
+            .expect("audit head lock")
+            .get(tenant_id)
+            .cloned()
+    }
+
+    pub(crate) fn set(&self, record: AuditRecord) {
+        self.0
+            .lock()
+            .expect("audit head lock")
+            .insert(record.tenant_id.clone(), record);
+    }
+
+    pub(crate) fn forget(&self, tenant_id: &str) {
+        self.0.lock().expect("audit head lock").remove(tenant_id);
+    }
+}
+
 /// Rows per multi-row insert; keeps each statement under SQLite's limit of
 /// 32,766 bound values.
 const ROWS_PER_INSERT: usize = 200;
@@ -72,6 +105,19 @@ pub(crate) async fn append_in(
     if drafts.is_empty() {
         return Ok(None);
     }
+    let cached = tx.cached_audit_head(tenant_id);
+    let head = match cached {
+        Some(head) => Some(head),
+        None => read_head(tx, backend, tenant_id).await?,
+    };
+    seal_and_insert(tx, tenant_id, head, drafts).await
+}
+
+async fn read_head(
+    tx: &mut WriteTx,
+    backend: Backend,
+    tenant_id: &str,
+) -> Result<Option<AuditRecord>, StoreError> {
     if backend == Backend::Postgres {
         tx.fetch_all(
             "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS lock",
@@ -88,7 +134,15 @@ pub(crate) async fn append_in(
         .await?
         .map(|row| record_from_row(&row))
         .transpose()?;
+    Ok(head)
+}
 
+async fn seal_and_insert(
+    tx: &mut WriteTx,
+    tenant_id: &str,
+    head: Option<AuditRecord>,
+    drafts: Vec<AuditDraft>,
+) -> Result<Option<i64>, StoreError> {
     let at = timestamp::now();
     let mut previous = head;
     let mut sealed = Vec::with_capacity(drafts.len());
@@ -111,6 +165,9 @@ pub(crate) async fn append_in(
     }
     let last = sealed.last().map(|record| record.seq);
     tx.write(insert_batch(&sealed)?).await?;
+    if let Some(record) = sealed.pop() {
+        tx.stage_audit_head(record);
+    }
     Ok(last)
 }
 

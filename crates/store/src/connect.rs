@@ -63,6 +63,7 @@ impl Store {
                     writer: pool,
                     write_thread: None,
                     credential_cache: Default::default(),
+                    audit_heads: Default::default(),
                 }
             }
         };
@@ -178,6 +179,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         writer,
         write_thread: Some(crate::writer::WriteThread::start()?),
         credential_cache: Default::default(),
+        audit_heads: Default::default(),
     })
 }
 

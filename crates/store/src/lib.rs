@@ -66,6 +66,9 @@ pub struct Store {
     /// On SQLite, the thread that runs write transactions.
     write_thread: Option<writer::WriteThread>,
     credential_cache: std::sync::Arc<credential_cache::CredentialCache>,
+    /// On SQLite, the last audit record of each tenant, so an append need
+    /// not read it first (see `audit::HeadCache`).
+    audit_heads: audit::HeadCache,
 }
 
 impl Store {

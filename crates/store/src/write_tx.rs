@@ -15,6 +15,9 @@ use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Transaction};
 
+use lockgate_domain::audit::AuditRecord;
+
+use crate::audit::HeadCache;
 use crate::batch::{Batch, bind_owned};
 use crate::filter_sql::Bind;
 use crate::{Backend, Store};
@@ -29,6 +32,9 @@ pub(crate) struct SqliteTx {
     /// Whether `BEGIN` has been sent, so the connection is inside a transaction.
     began: bool,
     pending: Batch,
+    heads: HeadCache,
+    /// Audit heads this transaction leaves, applied to `heads` on commit.
+    staged_heads: Vec<AuditRecord>,
 }
 
 impl Drop for SqliteTx {
@@ -41,6 +47,10 @@ impl Drop for SqliteTx {
         {
             drop(conn.detach());
         }
+        // Rolled back or abandoned: the cached heads may no longer match.
+        for record in self.staged_heads.drain(..) {
+            self.heads.forget(&record.tenant_id);
+        }
     }
 }
 
@@ -51,6 +61,8 @@ impl WriteTx {
                 conn: Some(store.writer.acquire().await?),
                 began: false,
                 pending: Batch::default(),
+                heads: store.audit_heads.clone(),
+                staged_heads: Vec::new(),
             }),
             Backend::Postgres => WriteTx::Postgres(store.writer.begin().await?),
         })
@@ -138,6 +150,28 @@ impl WriteTx {
         }
     }
 
+    /// Returns the audit head of `tenant_id` as this transaction would leave
+    /// it, when it is known without a read (SQLite only).
+    pub fn cached_audit_head(&self, tenant_id: &str) -> Option<AuditRecord> {
+        match self {
+            WriteTx::Postgres(_) => None,
+            WriteTx::Sqlite(tx) => tx
+                .staged_heads
+                .iter()
+                .rev()
+                .find(|record| record.tenant_id == tenant_id)
+                .cloned()
+                .or_else(|| tx.heads.get(tenant_id)),
+        }
+    }
+
+    /// Records the audit head this transaction leaves for its tenant.
+    pub fn stage_audit_head(&mut self, record: AuditRecord) {
+        if let WriteTx::Sqlite(tx) = self {
+            tx.staged_heads.push(record);
+        }
+    }
+
     /// Sends what is buffered and commits.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
@@ -152,6 +186,9 @@ impl WriteTx {
                     .execute(&mut **conn)
                     .await?;
                 tx.began = false;
+                for record in tx.staged_heads.drain(..) {
+                    tx.heads.set(record);
+                }
                 Ok(())
             }
         }

@@ -79,14 +79,18 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
                 (job.tenant_id, job.draft)
             })
             .collect();
-        let result = store
-            .append_audit_batch(drafts)
-            .await
-            .map(|_| ())
-            .map_err(|error| {
-                tracing::error!(%error, "writing decision audit records failed");
-                error.to_string()
-            });
+        // One retry: another process writing the same SQLite file (such as
+        // `lockgate import`) makes the cached chain head stale, and the
+        // failed attempt forgets it, so the second reads the stored head.
+        let mut result = store.append_audit_batch(drafts.clone()).await;
+        if let Err(error) = &result {
+            tracing::warn!(%error, "writing decision audit records failed; retrying once");
+            result = store.append_audit_batch(drafts).await;
+        }
+        let result = result.map(|_| ()).map_err(|error| {
+            tracing::error!(%error, "writing decision audit records failed");
+            error.to_string()
+        });
         for reply in replies.into_iter().flatten() {
             let _ = reply.send(result.clone());
         }

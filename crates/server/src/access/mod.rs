@@ -157,7 +157,14 @@ impl Access {
             .map(|(hash, user, expires_at)| {
                 let expires_at = expires_at.as_deref().and_then(parse_time);
                 let auth_contexts = Vec::new();
-                (hash, AppToken { user, expires_at, auth_contexts })
+                (
+                    hash,
+                    AppToken {
+                        user,
+                        expires_at,
+                        auth_contexts,
+                    },
+                )
             })
             .collect();
         Ok(TenantAccess {
@@ -272,7 +279,11 @@ impl Access {
     }
 
     /// Re-reads every user, after a change to what the index keeps of them.
-    async fn reload_subjects(&self, tenant_id: &str, tenant: &TenantAccess) -> Result<(), StoreError> {
+    async fn reload_subjects(
+        &self,
+        tenant_id: &str,
+        tenant: &TenantAccess,
+    ) -> Result<(), StoreError> {
         let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
         let mut index = tenant.write();
         for row in &rows {

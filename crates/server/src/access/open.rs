@@ -18,7 +18,10 @@ pub(crate) enum Presented {
     Pin(String),
     /// A signed-in app user with the authentication contexts their sign-in
     /// satisfied.
-    App { user: String, auth_contexts: Vec<String> },
+    App {
+        user: String,
+        auth_contexts: Vec<String>,
+    },
 }
 
 impl Presented {

@@ -312,7 +312,9 @@ impl TenantIndex {
                         held.assignment.grace_until = until;
                     }
                 }
-                IndexOp::RevokeTokens(user) => self.user_tokens.retain(|_, token| token.user != user),
+                IndexOp::RevokeTokens(user) => {
+                    self.user_tokens.retain(|_, token| token.user != user)
+                }
                 IndexOp::ScimBadge { user, old, new } => {
                     if let Some(old) = old
                         && self.badges.get(&old) == Some(&user)

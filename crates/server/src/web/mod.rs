@@ -11,7 +11,6 @@ pub use break_glass::{NewBreakGlass, create_break_glass};
 pub(crate) use cookies::SESSION_COOKIE;
 pub(crate) use page::{page, problem};
 
-
 use axum::Router;
 use axum::routing::{get, post};
 

@@ -381,3 +381,41 @@ async fn leaver_without_locker_is_notified() {
         assert!(notified, "round {round}: no access_ended for {porter}");
     }
 }
+
+#[tokio::test]
+async fn audit_survives_another_writer() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("shared-file@st-marys.example", "SF-1").await;
+    let door = hospital.door_of(&user).await;
+    assert_eq!(hospital.tap("SF-1", &door).await["decision"], "allow");
+
+    // A CLI command on the same database file appends to the chain behind
+    // the server's back, as `lockgate import` does.
+    let dir = hospital.access.app.data_dir().unwrap();
+    let other = lockgate_store::Store::connect(&lockgate_store::StoreOptions::sqlite_in_dir(dir))
+        .await
+        .unwrap();
+    let draft = lockgate_store::AuditDraft {
+        actor: lockgate_domain::audit::Actor::Admin("cli".into()),
+        source: Some("cli".into()),
+        action: "test_append".into(),
+        subject: "cli".into(),
+        detail: json!({}),
+    };
+    other
+        .tenant(&hospital.access.app.tenant.id)
+        .append_audit(vec![draft])
+        .await
+        .unwrap();
+    other.close().await;
+
+    assert_eq!(hospital.tap("SF-1", &door).await["decision"], "allow");
+    let (_, verify) = hospital
+        .access
+        .admin(Method::GET, "/audit/verify", None)
+        .await;
+    assert_eq!(verify["intact"], true, "{verify}");
+    let actions = hospital.audit_actions().await;
+    let opens = actions.iter().filter(|a| *a == "open_allowed").count();
+    assert_eq!(opens, 2, "{actions:?}");
+}

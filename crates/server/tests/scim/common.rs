@@ -36,6 +36,15 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The directory of the SQLite database, for tests that open it from a
+    /// second process-like store; `None` on PostgreSQL.
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|dir| dir.path())
+    }
+}
+
+impl TestApp {
     /// Starts a server on a fresh SQLite file.
     pub async fn spawn() -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
