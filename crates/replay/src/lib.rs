@@ -7,6 +7,7 @@
 //! later requests refer to it as `{{label}}` in their path or body, since
 //! ids are assigned by the server at replay time.
 
+pub mod decisions;
 pub mod generate;
 pub mod replay;
 

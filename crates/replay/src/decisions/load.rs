@@ -1,0 +1,605 @@
+//! The load generator: a fixed set of HTTP/1.1 keep-alive connections,
+//! each driven by one task that sends a decision request, waits for the
+//! answer and sends the next. Without a rate the tasks send as fast as the
+//! server answers (a closed loop); with a rate each task sends on a fixed
+//! schedule whose intervals add up to that rate.
+//!
+//! Latency is per request, from just before the request is handed to
+//! hyper until the whole response body has arrived.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+use super::Fixture;
+use crate::replay::PhaseReport;
+
+const DECISIONS_PATH: &str = "/device/v1/decisions";
+
+/// Problem descriptions kept per run; the rest are only counted.
+const PROBLEMS_KEPT: usize = 5;
+
+/// Unknown badges sent to one bank per [`UNKNOWN_WINDOW`]. The server
+/// (`GUESSES_PER_MINUTE` in its device module, 20 when this was written)
+/// answers every request of a bank with 429, known badges included, once
+/// the bank has presented 20 unknown badges within a minute, so the client
+/// stays below that.
+const UNKNOWN_PER_BANK: u32 = 18;
+
+/// The server's window is one minute from the first unknown badge. The
+/// client's starts a little earlier, at the send, so it waits a few
+/// seconds more before it starts a new one.
+const UNKNOWN_WINDOW: Duration = Duration::from_secs(65);
+
+/// Shares of the request mix in percent. The remaining requests present a
+/// holder's badge at the holder's own door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    /// A holder's badge at another door of the same bank.
+    pub other_door_percent: u32,
+    /// A badge no user has, at a random bank.
+    pub unknown_percent: u32,
+}
+
+impl Mix {
+    pub fn own_door_percent(&self) -> u32 {
+        100 - self.other_door_percent - self.unknown_percent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    OwnDoor,
+    OtherDoor,
+    UnknownBadge,
+}
+
+/// Unknown badges sent to one bank in its current window.
+#[derive(Debug, Default, Clone, Copy)]
+struct UnknownBudget {
+    window_start: Option<Instant>,
+    used: u32,
+}
+
+/// One request to send.
+struct Pick {
+    kind: Kind,
+    bank: usize,
+    door: u32,
+    badge: String,
+    /// The mix asked for an unknown badge, but every bank had used its
+    /// budget of them, so this is an own-door request instead.
+    deferred_unknown: bool,
+}
+
+/// The request mix over a fixture, with the header values built once.
+struct Plan {
+    fixture: Arc<Fixture>,
+    mix: Mix,
+    host: HeaderValue,
+    /// `Bearer <device token>` of each bank.
+    authorization: Vec<HeaderValue>,
+    /// Unknown badges per bank, shared by every connection and run.
+    unknown_budgets: Mutex<Vec<UnknownBudget>>,
+}
+
+impl Plan {
+    /// Picks the next request. An unknown badge whose share comes up when
+    /// every bank has used its budget becomes an own-door request.
+    fn pick(&self, rng: &mut StdRng) -> Pick {
+        let roll = rng.random_range(0..100);
+        let mut deferred = false;
+        if roll < self.mix.unknown_percent {
+            match self.bank_for_unknown(rng) {
+                Some(bank) => {
+                    return Pick {
+                        kind: Kind::UnknownBadge,
+                        bank,
+                        door: rng.random_range(1..=self.fixture.doors_per_bank),
+                        badge: format!("X{:016x}", rng.random::<u64>()),
+                        deferred_unknown: false,
+                    };
+                }
+                None => deferred = true,
+            }
+        }
+        let holder = &self.fixture.holders[rng.random_range(0..self.fixture.holders.len())];
+        if !deferred && roll < self.mix.unknown_percent + self.mix.other_door_percent {
+            // Any door of the bank but the holder's own.
+            let mut door = rng.random_range(1..self.fixture.doors_per_bank);
+            if door >= holder.door {
+                door += 1;
+            }
+            return Pick {
+                kind: Kind::OtherDoor,
+                bank: holder.bank,
+                door,
+                badge: holder.badge.clone(),
+                deferred_unknown: false,
+            };
+        }
+        Pick {
+            kind: Kind::OwnDoor,
+            bank: holder.bank,
+            door: holder.door,
+            badge: holder.badge.clone(),
+            deferred_unknown: deferred,
+        }
+    }
+
+    /// Returns a bank, starting from a random one, that may still be sent
+    /// an unknown badge in its window, and counts the badge against it.
+    fn bank_for_unknown(&self, rng: &mut StdRng) -> Option<usize> {
+        let mut budgets = self.unknown_budgets.lock().expect("unknown budget lock");
+        let now = Instant::now();
+        let first = rng.random_range(0..budgets.len());
+        for offset in 0..budgets.len() {
+            let bank = (first + offset) % budgets.len();
+            let budget = &mut budgets[bank];
+            let expired = budget
+                .window_start
+                .is_none_or(|start| now.duration_since(start) >= UNKNOWN_WINDOW);
+            if expired {
+                *budget = UnknownBudget {
+                    window_start: Some(now),
+                    used: 0,
+                };
+            }
+            if budget.used < UNKNOWN_PER_BANK {
+                budget.used += 1;
+                return Some(bank);
+            }
+        }
+        None
+    }
+
+    fn request(&self, pick: &Pick) -> anyhow::Result<Request<Full<Bytes>>> {
+        let body = format!(
+            r#"{{"bank":"{}","door":"{}","credential":{{"type":"badge","id":"{}"}}}}"#,
+            self.fixture.banks[pick.bank].id, pick.door, pick.badge
+        );
+        Ok(Request::post(DECISIONS_PATH)
+            .header(HOST, self.host.clone())
+            .header(AUTHORIZATION, self.authorization[pick.bank].clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))?)
+    }
+}
+
+/// The answers of one run, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub requests: u64,
+    /// Requests sent by kind: a holder at their own door, a holder at
+    /// another door, an unknown badge.
+    pub own_door: u64,
+    pub other_door: u64,
+    pub unknown_badge: u64,
+    /// Unknown-badge requests of the mix sent as own-door requests because
+    /// every bank had used its budget of unknown badges.
+    pub unknown_deferred: u64,
+    pub allowed: u64,
+    /// Denials by reason code.
+    pub denied: BTreeMap<String, u64>,
+    /// 429 answers, which the server gives a bank after too many unknown badges.
+    pub rate_limited: u64,
+    /// Transport errors and statuses other than 200 and 429.
+    pub failed: u64,
+    /// Answers that contradict the request: a denial at the holder's own
+    /// door, an allow at another door or for an unknown badge, or a 429
+    /// for a known badge.
+    pub unexpected: u64,
+}
+
+impl Tally {
+    pub fn denied_total(&self) -> u64 {
+        self.denied.values().sum()
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.requests += other.requests;
+        self.own_door += other.own_door;
+        self.other_door += other.other_door;
+        self.unknown_badge += other.unknown_badge;
+        self.unknown_deferred += other.unknown_deferred;
+        self.allowed += other.allowed;
+        for (reason, count) in &other.denied {
+            *self.denied.entry(reason.clone()).or_insert(0) += count;
+        }
+        self.rate_limited += other.rate_limited;
+        self.failed += other.failed;
+        self.unexpected += other.unexpected;
+    }
+}
+
+/// Per-request latencies of one run by answer, each sorted.
+#[derive(Debug, Clone, Default)]
+pub struct Latencies {
+    pub allowed: Vec<Duration>,
+    pub denied: Vec<Duration>,
+    pub rate_limited: Vec<Duration>,
+}
+
+impl Latencies {
+    /// Returns every latency of the run, sorted.
+    pub fn all(&self) -> Vec<Duration> {
+        let mut all: Vec<Duration> = self
+            .allowed
+            .iter()
+            .chain(&self.denied)
+            .chain(&self.rate_limited)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    fn sort(&mut self) {
+        self.allowed.sort_unstable();
+        self.denied.sort_unstable();
+        self.rate_limited.sort_unstable();
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// From the start of the run until the last answer arrived.
+    pub elapsed: Duration,
+    pub tally: Tally,
+    pub latencies: Latencies,
+    /// The first few failures and unexpected answers, described.
+    pub problems: Vec<String>,
+    /// With a rate: how late each request left against its schedule, sorted.
+    pub schedule_lag: Vec<Duration>,
+    /// Answers completed in each second of the run, to show whether the
+    /// rate drifts as the run goes on.
+    pub per_second: Vec<u64>,
+}
+
+impl RunReport {
+    /// Answered requests (of every status) per second.
+    pub fn requests_per_second(&self) -> f64 {
+        self.tally.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Allow and deny answers per second; 429s and failures are not decisions.
+    pub fn decisions_per_second(&self) -> f64 {
+        (self.tally.allowed + self.tally.denied_total()) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn absorb(&mut self, worker: Worker) {
+        self.tally.add(&worker.tally);
+        self.latencies.allowed.extend(worker.latencies.allowed);
+        self.latencies.denied.extend(worker.latencies.denied);
+        self.latencies
+            .rate_limited
+            .extend(worker.latencies.rate_limited);
+        self.schedule_lag.extend(worker.schedule_lag);
+        if self.per_second.len() < worker.per_second.len() {
+            self.per_second.resize(worker.per_second.len(), 0);
+        }
+        for (total, count) in self.per_second.iter_mut().zip(&worker.per_second) {
+            *total += count;
+        }
+        for problem in worker.problems {
+            if self.problems.len() < PROBLEMS_KEPT {
+                self.problems.push(problem);
+            }
+        }
+    }
+}
+
+/// Returns the `p`th percentile of sorted `latencies`, zero when empty.
+pub fn percentile(latencies: &[Duration], p: f64) -> Duration {
+    PhaseReport::percentile(latencies, p)
+}
+
+#[derive(Debug, Deserialize)]
+struct Reply {
+    decision: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// What one connection's task saw.
+#[derive(Default)]
+struct Worker {
+    tally: Tally,
+    latencies: Latencies,
+    problems: Vec<String>,
+    schedule_lag: Vec<Duration>,
+    per_second: Vec<u64>,
+}
+
+impl Worker {
+    fn count_second(&mut self, started: Instant) {
+        let second = started.elapsed().as_secs() as usize;
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, 0);
+        }
+        self.per_second[second] += 1;
+    }
+
+    fn problem(&mut self, text: String) {
+        if self.problems.len() < PROBLEMS_KEPT {
+            self.problems.push(text);
+        }
+    }
+
+    fn record(
+        &mut self,
+        plan: &Plan,
+        pick: &Pick,
+        status: StatusCode,
+        body: &[u8],
+        took: Duration,
+    ) {
+        self.tally.requests += 1;
+        let what = || {
+            format!(
+                "{:?} request, badge {} at {}-{}",
+                pick.kind, pick.badge, plan.fixture.banks[pick.bank].id, pick.door
+            )
+        };
+        match status {
+            StatusCode::OK => match serde_json::from_slice::<Reply>(body) {
+                Ok(reply) if reply.decision == "allow" => {
+                    self.tally.allowed += 1;
+                    self.latencies.allowed.push(took);
+                    if pick.kind != Kind::OwnDoor {
+                        self.tally.unexpected += 1;
+                        self.problem(format!("{}: allowed", what()));
+                    }
+                }
+                Ok(reply) => {
+                    let reason = reply.reason.unwrap_or_else(|| "(no reason)".to_string());
+                    let expected = match pick.kind {
+                        Kind::OwnDoor => false,
+                        Kind::OtherDoor => true,
+                        Kind::UnknownBadge => reason == "unknown_credential",
+                    };
+                    if !expected {
+                        self.tally.unexpected += 1;
+                        self.problem(format!("{}: denied with {reason}", what()));
+                    }
+                    *self.tally.denied.entry(reason).or_insert(0) += 1;
+                    self.latencies.denied.push(took);
+                }
+                Err(error) => {
+                    self.tally.failed += 1;
+                    self.problem(format!("{}: 200 with an unreadable body: {error}", what()));
+                }
+            },
+            StatusCode::TOO_MANY_REQUESTS => {
+                self.tally.rate_limited += 1;
+                self.latencies.rate_limited.push(took);
+                if pick.kind != Kind::UnknownBadge {
+                    self.tally.unexpected += 1;
+                    self.problem(format!("{}: 429", what()));
+                }
+            }
+            other => {
+                self.tally.failed += 1;
+                self.problem(format!(
+                    "{}: {other}: {}",
+                    what(),
+                    String::from_utf8_lossy(body)
+                ));
+            }
+        }
+    }
+}
+
+/// Open connections to the server and the request mix.
+pub struct Generator {
+    address: SocketAddr,
+    plan: Arc<Plan>,
+    connections: Vec<SendRequest<Full<Bytes>>>,
+    rng: StdRng,
+}
+
+impl Generator {
+    /// Opens `concurrency` connections to the server at `address`.
+    pub async fn connect(
+        address: SocketAddr,
+        fixture: Arc<Fixture>,
+        mix: Mix,
+        concurrency: usize,
+        seed: u64,
+    ) -> anyhow::Result<Generator> {
+        if fixture.holders.is_empty() {
+            bail!("no user holds a locker, so no request can be allowed");
+        }
+        if mix.other_door_percent > 0 && fixture.doors_per_bank < 2 {
+            bail!("other-door requests need banks of at least two doors");
+        }
+        let authorization = fixture
+            .banks
+            .iter()
+            .map(|bank| HeaderValue::from_str(&format!("Bearer {}", bank.device_token)))
+            .collect::<Result<Vec<_>, _>>()
+            .context("a device token is not a valid header value")?;
+        let plan = Arc::new(Plan {
+            host: HeaderValue::from_str(&address.to_string())?,
+            unknown_budgets: Mutex::new(vec![UnknownBudget::default(); fixture.banks.len()]),
+            fixture,
+            mix,
+            authorization,
+        });
+        let mut connections = Vec::with_capacity(concurrency);
+        for _ in 0..concurrency {
+            connections.push(open(address).await?);
+        }
+        Ok(Generator {
+            address,
+            plan,
+            connections,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+
+    /// Sends requests on every connection for `duration`, at `rate`
+    /// requests per second in total when given, else as fast as the
+    /// server answers.
+    pub async fn run(
+        &mut self,
+        duration: Duration,
+        rate: Option<f64>,
+    ) -> anyhow::Result<RunReport> {
+        let count = self.connections.len();
+        if count == 0 {
+            bail!("every connection to the server failed");
+        }
+        let started = Instant::now();
+        let end = started + duration;
+        let interval = rate.map(|rate| Duration::from_secs_f64(count as f64 / rate));
+        let mut tasks = Vec::with_capacity(count);
+        for (w, sender) in std::mem::take(&mut self.connections)
+            .into_iter()
+            .enumerate()
+        {
+            let schedule = interval.map(|interval| {
+                // Staggered starts spread the connections' sends evenly.
+                (
+                    started + interval.mul_f64(w as f64 / count as f64),
+                    interval,
+                )
+            });
+            let task = Task {
+                started,
+                plan: self.plan.clone(),
+                address: self.address,
+                rng: StdRng::seed_from_u64(self.rng.random()),
+                end,
+                schedule,
+            };
+            tasks.push(tokio::spawn(task.drive(sender)));
+        }
+        let mut report = RunReport::default();
+        for task in tasks {
+            let (sender, worker) = task.await.context("a load task panicked")?;
+            if let Some(sender) = sender {
+                self.connections.push(sender);
+            }
+            report.absorb(worker);
+        }
+        report.elapsed = started.elapsed();
+        report.latencies.sort();
+        report.schedule_lag.sort_unstable();
+        Ok(report)
+    }
+}
+
+/// One connection's share of a run.
+struct Task {
+    started: Instant,
+    plan: Arc<Plan>,
+    address: SocketAddr,
+    rng: StdRng,
+    end: Instant,
+    /// The first send time and the interval between sends, with a rate.
+    schedule: Option<(Instant, Duration)>,
+}
+
+impl Task {
+    /// Sends requests until the run ends and returns the connection, or
+    /// `None` when it broke and could not be opened again.
+    async fn drive(
+        mut self,
+        mut sender: SendRequest<Full<Bytes>>,
+    ) -> (Option<SendRequest<Full<Bytes>>>, Worker) {
+        let mut worker = Worker::default();
+        let mut next = self.schedule.map(|(first, _)| first);
+        loop {
+            if let (Some(at), Some((_, interval))) = (next, self.schedule) {
+                if at >= self.end {
+                    break;
+                }
+                tokio::time::sleep_until(at.into()).await;
+                worker
+                    .schedule_lag
+                    .push(Instant::now().saturating_duration_since(at));
+                next = Some(at + interval);
+            }
+            if Instant::now() >= self.end {
+                break;
+            }
+            let pick = self.plan.pick(&mut self.rng);
+            worker.tally.unknown_deferred += u64::from(pick.deferred_unknown);
+            match pick.kind {
+                Kind::OwnDoor => worker.tally.own_door += 1,
+                Kind::OtherDoor => worker.tally.other_door += 1,
+                Kind::UnknownBadge => worker.tally.unknown_badge += 1,
+            }
+            let request = match self.plan.request(&pick) {
+                Ok(request) => request,
+                Err(error) => {
+                    worker.tally.failed += 1;
+                    worker.problem(format!("building a request failed: {error}"));
+                    continue;
+                }
+            };
+            let sent = Instant::now();
+            let answer = exchange(&mut sender, request).await;
+            worker.count_second(self.started);
+            match answer {
+                Ok((status, body)) => {
+                    worker.record(&self.plan, &pick, status, &body, sent.elapsed());
+                }
+                Err(error) => {
+                    worker.tally.requests += 1;
+                    worker.tally.failed += 1;
+                    worker.problem(format!("POST {DECISIONS_PATH} failed: {error:#}"));
+                    match open(self.address).await {
+                        Ok(reopened) => sender = reopened,
+                        Err(error) => {
+                            worker.problem(format!("reconnecting failed: {error:#}"));
+                            return (None, worker);
+                        }
+                    }
+                }
+            }
+        }
+        (Some(sender), worker)
+    }
+}
+
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Opens one HTTP/1.1 connection; its driver runs as a task of its own.
+async fn open(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(address)
+        .await
+        .with_context(|| format!("cannot connect to {address}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // A broken connection also fails the next request on it, which
+        // the task counts and reports, so the error is not logged here.
+        let _ = connection.await;
+    });
+    Ok(sender)
+}

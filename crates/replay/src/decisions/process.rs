@@ -1,0 +1,341 @@
+//! The `lockgate` binary as a child process: CLI commands that create the
+//! tenant and its tokens, and `lockgate serve`, whose resident memory and
+//! CPU time are read from `/proc` (Linux only).
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// The `lockgate` binary and the data directory every command uses.
+#[derive(Debug, Clone)]
+pub struct Lockgate {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    /// SQLite `synchronous` setting (`normal` or `full`) for every command.
+    sqlite_synchronous: String,
+}
+
+impl Lockgate {
+    pub fn new(binary: PathBuf, data_dir: PathBuf, sqlite_synchronous: String) -> Lockgate {
+        Lockgate {
+            binary,
+            data_dir,
+            sqlite_synchronous,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        // LOCKGATE_ variables of the caller could point the server at
+        // another database or change what is measured, so none are passed on.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("LOCKGATE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env(
+                "LOCKGATE_DATABASE__SQLITE_SYNCHRONOUS",
+                &self.sqlite_synchronous,
+            )
+            .arg("--data-dir")
+            .arg(&self.data_dir);
+        command
+    }
+
+    /// Runs a CLI command that prints one JSON object and returns it.
+    pub fn run_json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let shown = format!("lockgate {}", args.join(" "));
+        let output = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("failed to run {}", self.binary.display()))?;
+        if !output.status.success() {
+            bail!(
+                "`{shown}` failed with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "`{shown}` printed no JSON object: {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            )
+        })
+    }
+
+    /// Runs a CLI command and returns whether it succeeded, with its
+    /// standard output and standard error.
+    pub fn run_text(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        let output = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("failed to run {}", self.binary.display()))?;
+        Ok((
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    }
+
+    /// Starts `lockgate serve` on `listen`, with its log in `log_file`.
+    pub fn serve(&self, listen: SocketAddr, log_file: &Path) -> anyhow::Result<ServerProcess> {
+        let log = File::create(log_file)
+            .with_context(|| format!("cannot create {}", log_file.display()))?;
+        let child = self
+            .command()
+            .arg("serve")
+            .arg("--listen")
+            .arg(listen.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("failed to start {} serve", self.binary.display()))?;
+        Ok(ServerProcess {
+            child,
+            origin: format!("http://{listen}"),
+            log_file: log_file.to_path_buf(),
+            exited: false,
+        })
+    }
+}
+
+/// A running `lockgate serve`. Dropping it kills the process, so an error
+/// in the benchmark leaves no server behind.
+pub struct ServerProcess {
+    child: Child,
+    origin: String,
+    log_file: PathBuf,
+    exited: bool,
+}
+
+impl ServerProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The base URL, such as `http://127.0.0.1:40123`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn log_file(&self) -> &Path {
+        &self.log_file
+    }
+
+    /// Polls `/readyz` until the server answers 200 and returns how long
+    /// that took. Fails when the process exits or `timeout` passes first.
+    pub async fn wait_ready(
+        &mut self,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let url = format!("{}/readyz", self.origin);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.exited = true;
+                bail!(
+                    "lockgate serve exited with {status} before it was ready; its log is {}",
+                    self.log_file.display()
+                );
+            }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "lockgate serve was not ready after {} s; its log is {}",
+                    timeout.as_secs(),
+                    self.log_file.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM, which the server answers by draining requests and
+    /// closing the database, and waits up to `timeout` before killing it.
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("failed to run kill")?;
+        if !sent.success() {
+            bail!("kill -TERM {pid} failed with {sent}");
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.exited = true;
+                return Ok(status);
+            }
+            if started.elapsed() > timeout {
+                self.child.kill()?;
+                self.exited = true;
+                bail!(
+                    "lockgate serve (pid {pid}) did not stop within {} s of SIGTERM and was killed",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if !self.exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Returns the resident set size of process `pid` (`VmRSS`) in bytes.
+pub fn resident_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|number| number.trim().parse::<u64>().ok())
+        .with_context(|| format!("{path} has no VmRSS line in kB"))?;
+    Ok(kib * 1024)
+}
+
+/// Returns the CPU time (user plus system) process `pid` has used, or
+/// this process's with `None`.
+pub fn cpu_time(pid: Option<u32>) -> anyhow::Result<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // The command name in field 2 may contain spaces, so fields are counted
+    // from the closing parenthesis; utime and stime are fields 14 and 15.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("{path} has no command name"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> anyhow::Result<u64> {
+        fields
+            .get(index)
+            .and_then(|field| field.parse().ok())
+            .with_context(|| format!("{path} has no CPU time in field {}", index + 3))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(
+        total as f64 / clock_ticks_per_second() as f64,
+    ))
+}
+
+/// The unit of the CPU times in `/proc/PID/stat`, from `getconf CLK_TCK`.
+fn clock_ticks_per_second() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|output| String::from_utf8(output.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            // NOTE: 100 is the value on every common Linux build; it is
+            // used only when getconf is missing.
+            .unwrap_or(100)
+    })
+}
+
+/// Samples the resident memory of `pid` every `interval` until `until`
+/// and returns the largest value seen, in bytes.
+pub async fn peak_resident_bytes(pid: u32, interval: Duration, until: Instant) -> u64 {
+    let mut peak = 0;
+    while Instant::now() < until {
+        if let Ok(bytes) = resident_bytes(pid) {
+            peak = peak.max(bytes);
+        }
+        tokio::time::sleep(interval).await;
+    }
+    peak
+}
+
+/// Returns the CPU time all processes on the machine have used since boot,
+/// idle and I/O wait excluded, from the `cpu` line of `/proc/stat`. The
+/// difference between two readings, less what the server and the load
+/// generator used, is what other processes took from the benchmark.
+pub fn machine_busy_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .find_map(|line| line.strip_prefix("cpu "))
+        .context("/proc/stat has no cpu line")?
+        .split_whitespace()
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    // user, nice, system, idle, iowait, irq, softirq, steal; guest time is
+    // already counted in user.
+    let busy: u64 = fields
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(index, _)| *index != 3 && *index != 4)
+        .map(|(_, ticks)| ticks)
+        .sum();
+    Ok(Duration::from_secs_f64(
+        busy as f64 / clock_ticks_per_second() as f64,
+    ))
+}
+
+/// Returns the size of the SQLite write-ahead log next to `database`, or 0
+/// when there is none.
+pub fn wal_bytes(database: &Path) -> u64 {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).map_or(0, |metadata| metadata.len())
+}
+
+/// Returns the one-, five- and fifteen-minute load averages as text.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// Returns the CPU model from `/proc/cpuinfo`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
