@@ -36,6 +36,25 @@ pub(crate) fn resolve_user(index: &TenantIndex, reference: &str) -> Result<Strin
         })
 }
 
+/// Resolves a user like [`resolve_user`]. A user SCIM created a moment ago
+/// may not be in the index until the lifecycle engine applied the event,
+/// so a miss waits for the engine once before it is final.
+pub(crate) async fn known_user(
+    state: &AppState,
+    tenant_id: &str,
+    reference: &str,
+) -> Result<String, ApiFailure> {
+    let tenant = state.access.tenant(tenant_id).await?;
+    let found = resolve_user(&tenant.read(), reference);
+    match found {
+        Ok(user) => Ok(user),
+        Err(_) => {
+            state.access.settle(tenant_id).await?;
+            resolve_user(&tenant.read(), reference)
+        }
+    }
+}
+
 fn audit(auth: &AdminAuth<Helpdesk>, action: &str, subject: &str, detail: Value) -> AuditDraft {
     AuditDraft {
         actor: auth.actor.clone(),
@@ -65,8 +84,8 @@ pub(crate) async fn enroll_badge(
             "badge must be the badge number as the reader sends it, 1 to 128 characters",
         ));
     }
+    let user = known_user(&state, &auth.tenant.id, &user).await?;
     let tenant = state.access.tenant(&auth.tenant.id).await?;
-    let user = resolve_user(&tenant.read(), &user)?;
     let draft = audit(&auth, "badge_enrolled", &user, json!({"badge": badge}));
     let row = state
         .store
@@ -110,8 +129,7 @@ pub(crate) async fn reset_pin(
     Path((_, user)): TenantAndUser,
     ApiJson(request): ApiJson<PinRequest>,
 ) -> Result<StatusCode, ApiFailure> {
-    let tenant = state.access.tenant(&auth.tenant.id).await?;
-    let user = resolve_user(&tenant.read(), &user)?;
+    let user = known_user(&state, &auth.tenant.id, &user).await?;
     let draft = audit(&auth, "pin_reset", &user, json!({}));
     set_pin(&state, &auth.tenant.id, &user, request.pin, draft).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -152,10 +170,10 @@ pub(crate) async fn create_app_token(
     auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
 ) -> Result<(StatusCode, Json<Value>), ApiFailure> {
+    let user = known_user(&state, &auth.tenant.id, &user).await?;
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let user = {
         let index = tenant.read();
-        let user = resolve_user(&index, &user)?;
         if !index.users[&user].subject.active {
             return Err(ApiFailure::new(
                 StatusCode::CONFLICT,
@@ -193,9 +211,9 @@ pub(crate) async fn access_summary(
     auth: AdminAuth<Helpdesk>,
     Path((_, user)): TenantAndUser,
 ) -> Result<Json<Value>, ApiFailure> {
+    let user = known_user(&state, &auth.tenant.id, &user).await?;
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
-    let user = resolve_user(&index, &user)?;
     let entry = &index.users[&user];
     let lockers: Vec<Value> = index
         .assignments_of(&user)
@@ -243,9 +261,9 @@ pub(crate) async fn explain(
     auth: AdminAuth<Helpdesk>,
     Query(query): Query<ExplainQuery>,
 ) -> Result<Json<Value>, ApiFailure> {
+    let user = known_user(&state, &auth.tenant.id, &query.user).await?;
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
-    let user = resolve_user(&index, &query.user)?;
     let locker = LockerId::new(&query.locker);
     if !index.lockers.contains_key(&locker) {
         return Err(ApiFailure::not_found(format!(

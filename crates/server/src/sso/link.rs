@@ -43,13 +43,22 @@ pub(crate) async fn link(
 ) -> Result<String, LinkFailure> {
     let key = link_value(settings, sign_in).ok_or(LinkFailure::Unknown)?;
     let access = state.access.tenant(tenant_id).await?;
-    let found = {
+    let find = || {
         let index = access.read();
         index
             .users
             .iter()
             .find(|(_, entry)| entry.external_id.as_deref() == Some(key.as_str()) && !entry.deleted)
             .map(|(id, entry)| (id.clone(), entry.subject.active))
+    };
+    // A user provisioned a moment ago may wait for the lifecycle engine
+    // to reach the index; a miss waits for it once.
+    let found = match find() {
+        Some(found) => Some(found),
+        None => {
+            state.access.settle(tenant_id).await?;
+            find()
+        }
     };
     let user = match (found, settings.mode) {
         (Some((id, _)), Mode::SsoOnly) => {
