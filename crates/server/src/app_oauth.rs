@@ -330,11 +330,19 @@ async fn require_active(state: &AppState, tenant_id: &str, user: &str) -> Result
         .tenant(tenant_id)
         .await
         .map_err(|_| ("server_error", "internal error".to_string()))?;
-    let active = tenant
-        .read()
-        .users
-        .get(user)
-        .is_some_and(|e| e.subject.active);
+    let lookup = || tenant.read().users.get(user).map(|e| e.subject.active);
+    // A user provisioned a moment ago may wait for the lifecycle engine.
+    let active = match lookup() {
+        Some(active) => active,
+        None => {
+            state
+                .access
+                .settle(tenant_id)
+                .await
+                .map_err(|_| ("server_error", "internal error".to_string()))?;
+            lookup().unwrap_or(false)
+        }
+    };
     if active {
         Ok(())
     } else {
