@@ -105,8 +105,24 @@ pub(crate) async fn append_in(
     if drafts.is_empty() {
         return Ok(None);
     }
-    let cached = tx.cached_audit_head(tenant_id);
-    let head = match cached {
+    let head = read_head(tx, backend, tenant_id).await?;
+    seal_and_insert(tx, tenant_id, head, drafts).await
+}
+
+/// Like [`append_in`], but trusts the cached head when there is one. Only
+/// the decision path uses it, because it retries: a CLI command writing
+/// the same SQLite file makes the cache stale, and the failed attempt
+/// forgets it.
+async fn append_in_cached(
+    tx: &mut WriteTx,
+    backend: Backend,
+    tenant_id: &str,
+    drafts: Vec<AuditDraft>,
+) -> Result<Option<i64>, StoreError> {
+    if drafts.is_empty() {
+        return Ok(None);
+    }
+    let head = match tx.cached_audit_head(tenant_id) {
         Some(head) => Some(head),
         None => read_head(tx, backend, tenant_id).await?,
     };
@@ -235,6 +251,23 @@ impl Store {
         &self,
         drafts: Vec<(String, AuditDraft)>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.append_grouped(drafts, false).await
+    }
+
+    /// Appends decision records, trusting the cached chain heads on
+    /// SQLite; the caller retries once when a head was stale.
+    pub async fn append_audit_batch_cached(
+        &self,
+        drafts: Vec<(String, AuditDraft)>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.append_grouped(drafts, true).await
+    }
+
+    async fn append_grouped(
+        &self,
+        drafts: Vec<(String, AuditDraft)>,
+        cached: bool,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let store = self.clone();
         self.run_write(move || async move {
             let mut by_tenant: Vec<(String, Vec<AuditDraft>)> = Vec::new();
@@ -247,7 +280,12 @@ impl Store {
             let mut tx = WriteTx::begin(&store).await?;
             let mut heads = Vec::with_capacity(by_tenant.len());
             for (tenant_id, list) in by_tenant {
-                if let Some(seq) = append_in(&mut tx, store.backend, &tenant_id, list).await? {
+                let appended = if cached {
+                    append_in_cached(&mut tx, store.backend, &tenant_id, list).await?
+                } else {
+                    append_in(&mut tx, store.backend, &tenant_id, list).await?
+                };
+                if let Some(seq) = appended {
                     heads.push((tenant_id, seq));
                 }
             }

@@ -107,7 +107,7 @@ impl TenantStore {
                 .map_or("none".to_string(), |v| v.to_string());
             return Err(StoreError::Conflict(format!(
                 "policy \"{}\" is at version {found}, but the change was made to version {sent}; \
-                 read the policy again and reapply the change",
+                 read the policy again and send its newest version as base_version",
                 change.id
             )));
         }

@@ -66,6 +66,26 @@ impl TenantStore {
         rows.iter().map(subject_from_row).collect()
     }
 
+    /// Users with ids after `after_id`, in id order, at most `limit`. Read
+    /// page by page, 100,000 users never hold all their documents in
+    /// memory at once.
+    pub async fn subjects_after(
+        &self,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SubjectRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBJECT_COLUMNS} FROM scim_users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.tenant_id)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.store.reader)
+            .await?;
+        rows.iter().map(subject_from_row).collect()
+    }
+
     /// The users with the given ids that exist; a deleted user is missing.
     pub async fn subjects(&self, ids: &[String]) -> Result<Vec<SubjectRow>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
@@ -180,6 +200,23 @@ fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError> {
 }
 
 impl TenantStore {
+    /// A value that changes whenever a locker is added or removed, by this
+    /// process or another one writing the same database (a CLI import).
+    /// State changes do not count: the engine makes them all the time, and
+    /// the admin API reloads the index after its own.
+    pub async fn locker_fingerprint(&self) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS lockers, COALESCE(MAX(created_at), '') AS latest \
+             FROM lockers WHERE tenant_id = $1",
+        )
+        .bind(&self.tenant_id)
+        .fetch_one(&self.store.reader)
+        .await?;
+        let lockers: i64 = row.try_get("lockers")?;
+        let latest: String = row.try_get("latest")?;
+        Ok(format!("{lockers}:{latest}"))
+    }
+
     /// Every locker with where it sits and its door label, for the index.
     pub async fn locker_snapshot(
         &self,

@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Requests per second over all connections; 0 sends each request as
-    /// soon as the previous answer on its connection arrives.
+    /// soon as the previous response on its connection arrives.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
     /// Seconds of load before the measurement starts.
@@ -76,8 +76,8 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     lockgate: Option<PathBuf>,
     /// Directory for the database, kept after the run, with the server log
-    /// and decision-bench.json, which holds the tenant's admin and device
-    /// tokens. A directory that holds a tenant from an earlier run is reused
+    /// and decision-bench.json, which contains the tenant's admin and device
+    /// tokens. A directory that contains a tenant from an earlier run is reused
     /// and setup is skipped. Defaults to a temporary directory that is removed.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -361,7 +361,7 @@ async fn measure(
 }
 
 /// Checks the audit log after the run, prints the report and returns an
-/// error when a request failed, an answer was unexpected or an allowed
+/// error when a request failed, a response was unexpected or an allowed
 /// open has no audit record.
 async fn verify_audit(
     admin: &AdminClient,
@@ -371,8 +371,9 @@ async fn verify_audit(
     before: ChainCheck,
     measured: Measured,
 ) -> anyhow::Result<()> {
-    // Denials are written without waiting for the commit; a second is
-    // ample for the writer to drain them.
+    // Denials are written without waiting for the commit, so the count
+    // waits a second for the writer to drain them. Allowed opens, the ones
+    // checked, were committed before their responses.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let started = Instant::now();
     let (actions, last_seq) = admin.count_actions_after(before.records).await?;
@@ -419,7 +420,9 @@ async fn verify_audit(
     let failed = run.failed + warm.failed;
     let unexpected = run.unexpected + warm.unexpected;
     if failed > 0 || unexpected > 0 {
-        bail!("{failed} requests failed and {unexpected} answers were unexpected");
+        bail!(
+            "{failed} requests failed and {unexpected} responses were unexpected; see the problems listed above"
+        );
     }
     Ok(())
 }
@@ -486,6 +489,7 @@ fn print_run(measured: &Measured) {
     for problem in &run.problems {
         println!("  problem: {problem}");
     }
+
     let decisions = decisions(&run.latencies);
     println!("  latency, ms          p50      p90      p99    p99.9      max");
     print_latencies("decisions", &decisions);
@@ -497,6 +501,13 @@ fn print_run(measured: &Measured) {
         print_latencies("send lag", &run.schedule_lag);
     }
     print_rate_drift(&run.per_second, run.elapsed);
+    print_resources(measured);
+}
+
+/// Prints the CPU time, write-ahead log size and resident memory read
+/// around the measured run.
+fn print_resources(measured: &Measured) {
+    let seconds = measured.run.elapsed.as_secs_f64();
     let cores = |time: Duration| time.as_secs_f64() / seconds;
     println!(
         "  CPU: server {:.2} cores, load generator {:.2} cores, other processes {:.2} cores (of {})",
@@ -525,14 +536,14 @@ fn print_run(measured: &Measured) {
 /// Prints the slowest and fastest whole second of the run and the first
 /// and last five seconds, which show a rate that drifts during the run.
 fn print_rate_drift(per_second: &[u64], elapsed: Duration) {
-    // Answers that arrive after the run's last whole second are left out.
+    // Responses that arrive after the run's last whole second are left out.
     let whole = &per_second[..per_second.len().min(elapsed.as_secs() as usize)];
     if whole.len() < 10 {
         return;
     }
     let average = |seconds: &[u64]| seconds.iter().sum::<u64>() as f64 / seconds.len() as f64;
     println!(
-        "  answers per second: slowest second {}, fastest {}, first 5 s {:.0}/s, last 5 s {:.0}/s",
+        "  responses per second: slowest second {}, fastest {}, first 5 s {:.0}/s, last 5 s {:.0}/s",
         whole.iter().min().copied().unwrap_or(0),
         whole.iter().max().copied().unwrap_or(0),
         average(&whole[..5]),

@@ -1,7 +1,7 @@
 //! The load generator: a fixed set of HTTP/1.1 keep-alive connections,
 //! each driven by one task that sends a decision request, waits for the
-//! answer and sends the next. Without a rate the tasks send as fast as the
-//! server answers (a closed loop); with a rate each task sends on a fixed
+//! response and sends the next. Without a rate the tasks send as fast as the
+//! server responds (a closed loop); with a rate each task sends on a fixed
 //! schedule whose intervals add up to that rate.
 //!
 //! Latency is per request, from just before the request is handed to
@@ -34,7 +34,7 @@ const PROBLEMS_KEPT: usize = 5;
 
 /// Unknown badges sent to one bank per [`UNKNOWN_WINDOW`]. The server
 /// (`GUESSES_PER_MINUTE` in its device module, 20 when this was written)
-/// answers every request of a bank with 429, known badges included, once
+/// responds 429 to every request of a bank, known badges included, once
 /// the bank has presented 20 unknown badges within a minute, so the client
 /// stays below that.
 const UNKNOWN_PER_BANK: u32 = 18;
@@ -179,7 +179,7 @@ impl Plan {
     }
 }
 
-/// The answers of one run, counted.
+/// The responses of one run, counted by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     pub requests: u64,
@@ -194,11 +194,11 @@ pub struct Tally {
     pub allowed: u64,
     /// Denials by reason code.
     pub denied: BTreeMap<String, u64>,
-    /// 429 answers, which the server gives a bank after too many unknown badges.
+    /// 429 responses, which the server sends a bank after too many unknown badges.
     pub rate_limited: u64,
     /// Transport errors and statuses other than 200 and 429.
     pub failed: u64,
-    /// Answers that contradict the request: a denial at the holder's own
+    /// Responses that contradict the request: a denial at the holder's own
     /// door, an allow at another door or for an unknown badge, or a 429
     /// for a known badge.
     pub unexpected: u64,
@@ -225,7 +225,7 @@ impl Tally {
     }
 }
 
-/// Per-request latencies of one run by answer, each sorted.
+/// Per-request latencies of one run by outcome, each sorted.
 #[derive(Debug, Clone, Default)]
 pub struct Latencies {
     pub allowed: Vec<Duration>,
@@ -257,26 +257,26 @@ impl Latencies {
 /// The result of one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
-    /// From the start of the run until the last answer arrived.
+    /// From the start of the run until the last response arrived.
     pub elapsed: Duration,
     pub tally: Tally,
     pub latencies: Latencies,
-    /// The first few failures and unexpected answers, described.
+    /// The first few failures and unexpected responses, described.
     pub problems: Vec<String>,
     /// With a rate: how late each request left against its schedule, sorted.
     pub schedule_lag: Vec<Duration>,
-    /// Answers completed in each second of the run, to show whether the
+    /// Responses completed in each second of the run, to show whether the
     /// rate drifts as the run goes on.
     pub per_second: Vec<u64>,
 }
 
 impl RunReport {
-    /// Answered requests (of every status) per second.
+    /// Requests with a response (of any status) per second.
     pub fn requests_per_second(&self) -> f64 {
         self.tally.requests as f64 / self.elapsed.as_secs_f64()
     }
 
-    /// Allow and deny answers per second; 429s and failures are not decisions.
+    /// Allow and deny responses per second. 429s and failures are not decisions.
     pub fn decisions_per_second(&self) -> f64 {
         (self.tally.allowed + self.tally.denied_total()) as f64 / self.elapsed.as_secs_f64()
     }
@@ -315,7 +315,7 @@ struct Reply {
     reason: Option<String>,
 }
 
-/// What one connection's task saw.
+/// The counts, latencies and problems of one connection's task.
 #[derive(Default)]
 struct Worker {
     tally: Tally,
@@ -349,7 +349,7 @@ impl Worker {
         took: Duration,
     ) {
         self.tally.requests += 1;
-        let what = || {
+        let describe = || {
             format!(
                 "{:?} request, badge {} at {}-{}",
                 pick.kind, pick.badge, plan.fixture.banks[pick.bank].id, pick.door
@@ -362,7 +362,7 @@ impl Worker {
                     self.latencies.allowed.push(took);
                     if pick.kind != Kind::OwnDoor {
                         self.tally.unexpected += 1;
-                        self.problem(format!("{}: allowed", what()));
+                        self.problem(format!("{}: allowed", describe()));
                     }
                 }
                 Ok(reply) => {
@@ -374,14 +374,17 @@ impl Worker {
                     };
                     if !expected {
                         self.tally.unexpected += 1;
-                        self.problem(format!("{}: denied with {reason}", what()));
+                        self.problem(format!("{}: denied with {reason}", describe()));
                     }
                     *self.tally.denied.entry(reason).or_insert(0) += 1;
                     self.latencies.denied.push(took);
                 }
                 Err(error) => {
                     self.tally.failed += 1;
-                    self.problem(format!("{}: 200 with an unreadable body: {error}", what()));
+                    self.problem(format!(
+                        "{}: 200 with an unreadable body: {error}",
+                        describe()
+                    ));
                 }
             },
             StatusCode::TOO_MANY_REQUESTS => {
@@ -389,14 +392,14 @@ impl Worker {
                 self.latencies.rate_limited.push(took);
                 if pick.kind != Kind::UnknownBadge {
                     self.tally.unexpected += 1;
-                    self.problem(format!("{}: 429", what()));
+                    self.problem(format!("{}: 429", describe()));
                 }
             }
             other => {
                 self.tally.failed += 1;
                 self.problem(format!(
                     "{}: {other}: {}",
-                    what(),
+                    describe(),
                     String::from_utf8_lossy(body)
                 ));
             }
@@ -454,7 +457,7 @@ impl Generator {
 
     /// Sends requests on every connection for `duration`, at `rate`
     /// requests per second in total when given, else as fast as the
-    /// server answers.
+    /// server responds.
     pub async fn run(
         &mut self,
         duration: Duration,
@@ -464,18 +467,19 @@ impl Generator {
         if count == 0 {
             bail!("every connection to the server failed");
         }
+
         let started = Instant::now();
         let end = started + duration;
         let interval = rate.map(|rate| Duration::from_secs_f64(count as f64 / rate));
         let mut tasks = Vec::with_capacity(count);
-        for (w, sender) in std::mem::take(&mut self.connections)
+        for (index, sender) in std::mem::take(&mut self.connections)
             .into_iter()
             .enumerate()
         {
             let schedule = interval.map(|interval| {
                 // Staggered starts spread the connections' sends evenly.
                 (
-                    started + interval.mul_f64(w as f64 / count as f64),
+                    started + interval.mul_f64(index as f64 / count as f64),
                     interval,
                 )
             });
@@ -489,6 +493,7 @@ impl Generator {
             };
             tasks.push(tokio::spawn(task.drive(sender)));
         }
+
         let mut report = RunReport::default();
         for task in tasks {
             let (sender, worker) = task.await.context("a load task panicked")?;
@@ -497,6 +502,7 @@ impl Generator {
             }
             report.absorb(worker);
         }
+
         report.elapsed = started.elapsed();
         report.latencies.sort();
         report.schedule_lag.sort_unstable();
@@ -554,9 +560,9 @@ impl Task {
                 }
             };
             let sent = Instant::now();
-            let answer = exchange(&mut sender, request).await;
+            let response = exchange(&mut sender, request).await;
             worker.count_second(self.started);
-            match answer {
+            match response {
                 Ok((status, body)) => {
                     worker.record(&self.plan, &pick, status, &body, sent.elapsed());
                 }

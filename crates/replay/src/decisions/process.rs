@@ -55,7 +55,7 @@ impl Lockgate {
 
     /// Runs a CLI command that prints one JSON object and returns it.
     pub fn run_json(&self, args: &[&str]) -> anyhow::Result<Value> {
-        let shown = format!("lockgate {}", args.join(" "));
+        let command_line = format!("lockgate {}", args.join(" "));
         let output = self
             .command()
             .args(args)
@@ -64,14 +64,14 @@ impl Lockgate {
             .with_context(|| format!("failed to run {}", self.binary.display()))?;
         if !output.status.success() {
             bail!(
-                "`{shown}` failed with {}: {}",
+                "`{command_line}` failed with {}: {}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
         serde_json::from_slice(&output.stdout).with_context(|| {
             format!(
-                "`{shown}` printed no JSON object: {}",
+                "`{command_line}` printed no JSON object: {}",
                 String::from_utf8_lossy(&output.stdout).trim()
             )
         })
@@ -130,7 +130,7 @@ impl ServerProcess {
         self.child.id()
     }
 
-    /// The base URL, such as `http://127.0.0.1:40123`.
+    /// Returns the base URL, such as `http://127.0.0.1:40123`.
     pub fn origin(&self) -> &str {
         &self.origin
     }
@@ -139,7 +139,7 @@ impl ServerProcess {
         &self.log_file
     }
 
-    /// Polls `/readyz` until the server answers 200 and returns how long
+    /// Polls `/readyz` until the server responds with 200 and returns how long
     /// that took. Fails when the process exits or `timeout` passes first.
     pub async fn wait_ready(
         &mut self,
@@ -172,8 +172,8 @@ impl ServerProcess {
         }
     }
 
-    /// Sends SIGTERM, which the server answers by draining requests and
-    /// closing the database, and waits up to `timeout` before killing it.
+    /// Sends SIGTERM, on which the server drains requests and closes the
+    /// database, and waits up to `timeout` before killing it.
     pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
@@ -251,7 +251,8 @@ pub fn cpu_time(pid: Option<u32>) -> anyhow::Result<Duration> {
     ))
 }
 
-/// The unit of the CPU times in `/proc/PID/stat`, from `getconf CLK_TCK`.
+/// Returns the clock ticks per second, the unit of the CPU times in
+/// `/proc/PID/stat`, from `getconf CLK_TCK`.
 fn clock_ticks_per_second() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
     *TICKS.get_or_init(|| {
@@ -261,8 +262,8 @@ fn clock_ticks_per_second() -> u64 {
             .ok()
             .and_then(|output| String::from_utf8(output.stdout).ok())
             .and_then(|text| text.trim().parse().ok())
-            // NOTE: 100 is the value on every common Linux build; it is
-            // used only when getconf is missing.
+            // NOTE: 100, the usual value on Linux, is assumed when getconf
+            // is missing or fails.
             .unwrap_or(100)
     })
 }

@@ -131,7 +131,7 @@ impl Layout {
         json!({"sites": [{"id": "hq", "name": "Headquarters", "zones": zones}]})
     }
 
-    /// Returns the zones that hold at least one personal bank.
+    /// Returns the zones that contain at least one personal bank.
     fn personal_zones(&self) -> Vec<String> {
         let zones = self.personal_banks().div_ceil(self.banks_per_zone);
         (0..zones).map(Self::zone_id).collect()
@@ -487,7 +487,7 @@ fn rate_detail(report: &PhaseReport) -> String {
 
 /// Reads the open assignments, which the server returns once the engine
 /// has applied every identity event. A backlog longer than the server's
-/// request timeout answers 408, so the call is repeated.
+/// request timeout gets a 408, so the call is repeated.
 async fn assignments(admin: &AdminClient) -> anyhow::Result<Vec<Value>> {
     for _ in 0..ASSIGNMENT_ATTEMPTS {
         let (status, body) = admin.request(Method::GET, "/assignments", None).await?;

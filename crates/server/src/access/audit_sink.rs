@@ -82,7 +82,7 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
         // One retry: another process writing the same SQLite file (such as
         // `lockgate import`) makes the cached chain head stale, and the
         // failed attempt forgets it, so the second reads the stored head.
-        let mut result = store.append_audit_batch(drafts.clone()).await;
+        let mut result = store.append_audit_batch_cached(drafts.clone()).await;
         if let Err(error) = &result {
             tracing::warn!(%error, "writing decision audit records failed; retrying once");
             result = store.append_audit_batch(drafts).await;

@@ -35,6 +35,38 @@ pub(crate) use self::time_text::{parse_time, stored_time};
 /// bookings on time and to pick up changes other nodes made.
 const ENGINE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Users read per query when the index is built: few enough that their
+/// SCIM documents never take much memory at once, which for 100,000 users
+/// read in one query was hundreds of megabytes the allocator kept.
+const SUBJECT_PAGE: i64 = 2_000;
+
+/// Reads every user of the tenant page by page and hands each page to `apply`.
+pub(crate) async fn subject_pages(
+    store: &lockgate_store::TenantStore,
+    mut apply: impl FnMut(&[lockgate_store::SubjectRow]),
+) -> Result<(), StoreError> {
+    let mut after = String::new();
+    loop {
+        let page = store.subjects_after(&after, SUBJECT_PAGE).await?;
+        apply(&page);
+        match page.last() {
+            Some(last) if page.len() as i64 == SUBJECT_PAGE => after = last.id.clone(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Updates users from their rows even though their versions did not change,
+/// because what the index keeps of them did.
+pub(crate) fn reread(index: &mut TenantIndex, rows: &[lockgate_store::SubjectRow]) {
+    for row in rows {
+        if let Some(entry) = index.users.get_mut(&row.id) {
+            entry.version = entry.version.min(row.version - 1);
+        }
+        index.update_user(row);
+    }
+}
+
 /// Shared handle to the access runtime. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Access {
@@ -56,6 +88,9 @@ pub(crate) struct TenantAccess {
     pub tenant_id: String,
     index: RwLock<TenantIndex>,
     engine: Mutex<EngineState>,
+    /// The locker fingerprint the index was built from, so changes made by
+    /// a CLI import or another node are noticed.
+    lockers_seen: std::sync::Mutex<String>,
 }
 
 impl TenantAccess {
@@ -103,6 +138,9 @@ impl Access {
             .insert(tenant_id.to_string(), tenant.clone());
         let store = self.inner.store.tenant(tenant_id);
         engine::catch_up(&store, &tenant, self.now()).await?;
+        // Users waiting for a locker when the server last stopped are
+        // planned again, in case lockers were added in between.
+        self.replan_all(&tenant).await;
         Ok(tenant)
     }
 
@@ -117,6 +155,7 @@ impl Access {
 
     async fn load(&self, tenant_id: &str) -> Result<TenantAccess, StoreError> {
         let store = self.inner.store.tenant(tenant_id);
+        let lockers_seen = store.locker_fingerprint().await?;
         let settings = self.inner.store.tenant_settings(tenant_id).await?;
         let cursor = store.access_cursor().await?;
         let mut index = TenantIndex {
@@ -131,9 +170,12 @@ impl Access {
         index.set_lockers(lockers);
         index.set_assignments(&store.open_assignments().await?);
         index.set_groups(store.all_groups().await?, &store.all_memberships().await?);
-        for row in store.all_subjects().await? {
-            index.update_user(&row);
-        }
+        subject_pages(&store, |page| {
+            for row in page {
+                index.update_user(row);
+            }
+        })
+        .await?;
         for badge in store.badges().await? {
             if badge.source == "scim" {
                 index
@@ -174,6 +216,7 @@ impl Access {
                 cursor,
                 ..EngineState::default()
             }),
+            lockers_seen: std::sync::Mutex::new(lockers_seen),
         })
     }
 
@@ -202,6 +245,9 @@ impl Access {
                 .collect();
             for tenant in tenants {
                 let store = self.inner.store.tenant(&tenant.tenant_id);
+                if let Err(error) = self.notice_locker_changes(&store, &tenant).await {
+                    tracing::error!(tenant = %tenant.tenant_id, %error, "reading lockers failed");
+                }
                 if let Err(error) = engine::catch_up(&store, &tenant, self.now()).await {
                     tracing::error!(tenant = %tenant.tenant_id, %error, "lifecycle pass failed; retrying");
                 }
@@ -236,11 +282,27 @@ impl Access {
         self.inner.wake.notify_one();
     }
 
+    /// Reloads the lockers when another process or node changed them.
+    async fn notice_locker_changes(
+        &self,
+        store: &lockgate_store::TenantStore,
+        tenant: &TenantAccess,
+    ) -> Result<(), StoreError> {
+        let now = store.locker_fingerprint().await?;
+        let changed = *tenant.lockers_seen.lock().expect("fingerprint lock") != now;
+        if changed {
+            tracing::info!(tenant = %tenant.tenant_id, "lockers changed outside this server; reloading");
+            self.lockers_changed(&tenant.tenant_id).await?;
+        }
+        Ok(())
+    }
+
     /// Reloads the tenant's sites, zones, banks and lockers into the index
     /// after an admin change or an import.
     pub(crate) async fn lockers_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
         let store = self.inner.store.tenant(tenant_id);
+        *tenant.lockers_seen.lock().expect("fingerprint lock") = store.locker_fingerprint().await?;
         let lockers = store.locker_snapshot().await?;
         let assignments = store.open_assignments().await?;
         {
@@ -284,16 +346,8 @@ impl Access {
         tenant_id: &str,
         tenant: &TenantAccess,
     ) -> Result<(), StoreError> {
-        let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
-        let mut index = tenant.write();
-        for row in &rows {
-            // Force the reload: the version did not change, the index did.
-            if let Some(entry) = index.users.get_mut(&row.id) {
-                entry.version = entry.version.min(row.version - 1);
-            }
-            index.update_user(row);
-        }
-        Ok(())
+        let store = self.inner.store.tenant(tenant_id);
+        subject_pages(&store, |page| reread(&mut tenant.write(), page)).await
     }
 
     async fn replan_all(&self, tenant: &TenantAccess) {

@@ -50,13 +50,8 @@ impl Access {
         // the change stay what they are.
         if !new_names.is_empty() {
             copy.attribute_names.extend(new_names);
-            let rows = self.inner.store.tenant(tenant_id).all_subjects().await?;
-            for row in &rows {
-                if let Some(entry) = copy.users.get_mut(&row.id) {
-                    entry.version = entry.version.min(row.version - 1);
-                }
-                copy.update_user(row);
-            }
+            let store = self.inner.store.tenant(tenant_id);
+            super::subject_pages(&store, |page| super::reread(&mut copy, page)).await?;
         }
         copy.policies.retain(|policy| &policy.id != id);
         copy.policies.extend(proposed);

@@ -419,3 +419,45 @@ async fn audit_survives_another_writer() {
     let opens = actions.iter().filter(|a| *a == "open_allowed").count();
     assert_eq!(opens, 2, "{actions:?}");
 }
+
+#[tokio::test]
+async fn lockers_imported_elsewhere_are_used() {
+    let hospital = Hospital::open().await;
+    for n in 0..4 {
+        hospital
+            .nurse(&format!("f{n}@st-marys.example"), &format!("FI-{n}"))
+            .await;
+    }
+    let waiting = hospital.nurse("waiting@st-marys.example", "FI-9").await;
+    assert!(hospital.lockers_of(&waiting).await.is_empty());
+
+    // `lockgate import` writes the same database from another process.
+    let dir = hospital.access.app.data_dir().unwrap();
+    let other = lockgate_store::Store::connect(&lockgate_store::StoreOptions::sqlite_in_dir(dir))
+        .await
+        .unwrap();
+    let locker = lockgate_store::NewLocker {
+        id: "ward-a-7".into(),
+        bank: "ward-a".into(),
+        door: "7".into(),
+        kind: "personal".into(),
+        size: "medium".into(),
+    };
+    other
+        .tenant(&hospital.access.app.tenant.id)
+        .create_locker(lockgate_domain::audit::Actor::Admin("cli".into()), locker)
+        .await
+        .unwrap();
+    other.close().await;
+
+    let mut assigned = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assigned = hospital.lockers_of(&waiting).await;
+        if !assigned.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(assigned.len(), 1, "the new locker was not handed out");
+    assert_eq!(hospital.tap("FI-9", "7").await["decision"], "allow");
+}

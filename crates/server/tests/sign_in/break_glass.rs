@@ -194,3 +194,39 @@ fn break_glass_names_are_checked() {
         assert!(error.contains("already exists"), "{error}");
     });
 }
+
+#[tokio::test]
+async fn break_glass_created_by_cli_while_serving() {
+    let app = TestApp::spawn().await;
+    // Warm the server's audit chain first, then let another process (the
+    // CLI) create the account and append to the chain behind its back.
+    let first = lockgate_server::create_break_glass(&app.store, &app.tenant, "first")
+        .await
+        .unwrap();
+    let cli = lockgate_store::Store::connect(&lockgate_store::StoreOptions::sqlite_in_dir(
+        app.data_dir().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let created = lockgate_server::create_break_glass(&cli, &app.tenant, "rescue")
+        .await
+        .unwrap();
+    cli.close().await;
+    let _ = first;
+
+    let mut browser = Browser::new(&app.origin);
+    let page = sign_in(
+        &mut browser,
+        created.password.expose(),
+        &code_for(created.totp_secret.expose(), 0),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let chain = app
+        .store
+        .tenant(&app.tenant.id)
+        .verify_audit(None)
+        .await
+        .unwrap();
+    assert!(chain.is_intact(), "{chain:?}");
+}
