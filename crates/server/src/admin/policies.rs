@@ -59,9 +59,10 @@ pub(crate) async fn save(
     auth: AdminAuth<TenantAdmin>,
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<SaveRequest>,
-) -> Result<(StatusCode, Json<StoredPolicy>), ApiFailure> {
+) -> Result<(StatusCode, Json<Value>), ApiFailure> {
     check_id(&id)?;
     let document = parse(&id, &request.policy)?;
+    let warnings = unknown_places(&state, &auth.tenant.id, &document).await?;
     let change = PolicyChange {
         id: id.clone(),
         document: Some(serde_json::to_value(&document).unwrap_or(request.policy)),
@@ -79,7 +80,37 @@ pub(crate) async fn save(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(saved)))
+    let mut body = serde_json::to_value(&saved).expect("policies serialize");
+    body["warnings"] = serde_json::json!(warnings);
+    Ok((status, Json(body)))
+}
+
+/// Names the banks and zones the policy covers that do not exist (yet),
+/// so a typo does not silently grant nothing. Saving still succeeds,
+/// because lockers may be imported after the policy.
+async fn unknown_places(
+    state: &AppState,
+    tenant_id: &str,
+    document: &PolicyDocument,
+) -> Result<Vec<String>, ApiFailure> {
+    let tenant = state.access.tenant(tenant_id).await?;
+    let index = tenant.read();
+    let mut warnings = Vec::new();
+    for bank in &document.what.banks {
+        if !index.lockers.values().any(|l| l.bank.as_str() == bank) {
+            warnings.push(format!(
+                "what.banks names \"{bank}\", which has no lockers yet"
+            ));
+        }
+    }
+    for zone in &document.what.zones {
+        if !index.lockers.values().any(|l| l.zone.as_str() == zone) {
+            warnings.push(format!(
+                "what.zones names \"{zone}\", which has no lockers yet"
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 #[derive(Debug, Deserialize)]

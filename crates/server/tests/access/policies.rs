@@ -41,6 +41,18 @@ async fn stale_policy_save_conflicts() {
         "{body}"
     );
 
+    // A policy that names a bank without lockers is saved with a warning.
+    let typo =
+        json!({"who": {"groups": ["g"]}, "what": {"banks": ["ward-b"]}, "how": {"mode": "fixed"}});
+    let (status, body) = access
+        .admin(Method::PUT, "/policies/typo", Some(json!({"policy": typo})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        body["warnings"][0].as_str().unwrap().contains("ward-b"),
+        "{body}"
+    );
+
     let (_, versions) = access
         .admin(Method::GET, "/policies/ward-lockers", None)
         .await;
