@@ -7,7 +7,7 @@
 // stdout carries exactly one line, `ready ISSUER`, once the provider accepts requests. Everything
 // else (oidc-provider's notices, errors) goes to stderr.
 
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { fstatSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -55,6 +55,25 @@ function readConfig() {
     redirectUris,
     postLogoutRedirectUris: listEnv('POST_LOGOUT_REDIRECT_URIS'),
     frontchannelLogoutUri: process.env.FRONTCHANNEL_LOGOUT_URI || undefined,
+    clientCertificate: process.env.CLIENT_CERTIFICATE || undefined,
+  };
+}
+
+// With CLIENT_CERTIFICATE (a PEM certificate), the client authenticates as an Entra app with a
+// certificate credential does: a client assertion signed with the certificate's key
+// (private_key_jwt, PS256). The provider checks the signature against the certificate's key.
+function certificateAuth(pem) {
+  if (!pem) return {};
+  let publicKey;
+  try {
+    publicKey = new X509Certificate(pem).publicKey.export({ format: 'jwk' });
+  } catch (error) {
+    fail(`CLIENT_CERTIFICATE is not a PEM certificate (${error.message})`);
+  }
+  return {
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'PS256',
+    jwks: { keys: [{ ...publicKey, use: 'sig' }] },
   };
 }
 
@@ -172,6 +191,7 @@ const provider = new Provider(issuer, {
     // loopback addresses ("special-use IP address"), and this URI is on 127.0.0.1.
     backchannel_logout_uri: `${origin}/backchannel-logout-unused`,
     backchannel_logout_session_required: true,
+    ...certificateAuth(config.clientCertificate),
   }],
   jwks: { keys: [signingKey] },
   cookies: {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::client_auth::ClientCredential;
 use crate::error::SsoError;
 
 /// Default Microsoft Graph base URL for the public cloud. National clouds use
@@ -46,7 +47,8 @@ pub struct ConnectionConfig {
     /// which Entra needs for applications with custom signing keys.
     pub authority: Url,
     pub client_id: String,
-    pub client_secret: ClientSecret,
+    /// A client secret, or a certificate for `private_key_jwt`.
+    pub credential: ClientCredential,
     /// Entra tenant ids (GUIDs) whose users may sign in. Required, never empty.
     pub allowed_tenants: Vec<String>,
     pub redirect_uri: Url,
@@ -63,14 +65,14 @@ impl ConnectionConfig {
     pub fn new(
         authority: Url,
         client_id: impl Into<String>,
-        client_secret: ClientSecret,
+        credential: impl Into<ClientCredential>,
         allowed_tenants: Vec<String>,
         redirect_uri: Url,
     ) -> ConnectionConfig {
         ConnectionConfig {
             authority,
             client_id: client_id.into(),
-            client_secret,
+            credential: credential.into(),
             allowed_tenants,
             redirect_uri,
             graph_base_url: Url::parse(DEFAULT_GRAPH_BASE_URL).expect("the default is a valid URL"),
@@ -106,7 +108,9 @@ impl ConnectionConfig {
                 "is empty; set the application (client) ID of the app registration",
             ));
         }
-        if self.client_secret.expose_secret().is_empty() {
+        if let ClientCredential::Secret(secret) = &self.credential
+            && secret.expose_secret().is_empty()
+        {
             return Err(invalid(
                 "client_secret",
                 "is empty; create a client secret for the app registration",

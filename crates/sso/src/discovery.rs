@@ -5,6 +5,7 @@
 use serde_json::Value;
 use url::Url;
 
+use crate::client_auth::ClientCredential;
 use crate::config::{ConnectionConfig, tenant_segment};
 use crate::error::SsoError;
 use crate::http::{get_json, host_of};
@@ -20,6 +21,9 @@ pub(crate) enum TokenEndpointAuth {
     Post,
     /// `client_secret_basic`: credentials in the Authorization header.
     Basic,
+    /// `private_key_jwt`: a client assertion signed with the certificate's
+    /// key, in the form body.
+    PrivateKeyJwt,
 }
 
 /// The members of the discovery document that the relying party uses.
@@ -44,6 +48,41 @@ pub(crate) async fn discover(
     let url = config.discovery_url();
     let document = get_json(client, &url).await?;
     parse_document(config, allowed_tenants, &document)
+}
+
+/// Picks how the client authenticates at the token endpoint.
+fn token_endpoint_auth(
+    config: &ConnectionConfig,
+    document: &Value,
+) -> Result<TokenEndpointAuth, String> {
+    // RFC 8414 §2 defaults an absent list to client_secret_basic.
+    let methods = if document
+        .get("token_endpoint_auth_methods_supported")
+        .is_none()
+    {
+        vec!["client_secret_basic".to_string()]
+    } else {
+        string_list(document, "token_endpoint_auth_methods_supported")
+    };
+    let has = |wanted: &str| methods.iter().any(|method| method == wanted);
+    match config.credential {
+        ClientCredential::Certificate(_) if has("private_key_jwt") => {
+            Ok(TokenEndpointAuth::PrivateKeyJwt)
+        }
+        ClientCredential::Certificate(_) => Err(format!(
+            "`token_endpoint_auth_methods_supported` is {methods:?}, which lacks \
+             private_key_jwt; this provider needs a client_secret instead of a certificate"
+        )),
+        // Entra lists client_secret_post first, which also avoids the
+        // form-encoding of credentials that client_secret_basic requires
+        // (RFC 6749 §2.3.1).
+        ClientCredential::Secret(_) if has("client_secret_post") => Ok(TokenEndpointAuth::Post),
+        ClientCredential::Secret(_) if has("client_secret_basic") => Ok(TokenEndpointAuth::Basic),
+        ClientCredential::Secret(_) => Err(format!(
+            "`token_endpoint_auth_methods_supported` is {methods:?}, which has neither \
+             client_secret_post nor client_secret_basic"
+        )),
+    }
 }
 
 /// Checks a discovery document against the configuration.
@@ -93,27 +132,7 @@ pub(crate) fn parse_document(
         }
     }
 
-    // RFC 8414 §2 defaults an absent list to client_secret_basic. Entra lists
-    // client_secret_post first, which also avoids the form-encoding of
-    // credentials that client_secret_basic requires (RFC 6749 §2.3.1).
-    let token_endpoint_auth = if document
-        .get("token_endpoint_auth_methods_supported")
-        .is_none()
-    {
-        TokenEndpointAuth::Basic
-    } else {
-        let methods = string_list(document, "token_endpoint_auth_methods_supported");
-        if methods.iter().any(|method| method == "client_secret_post") {
-            TokenEndpointAuth::Post
-        } else if methods.iter().any(|method| method == "client_secret_basic") {
-            TokenEndpointAuth::Basic
-        } else {
-            return Err(invalid(format!(
-                "`token_endpoint_auth_methods_supported` is {methods:?}, which has neither \
-                 client_secret_post nor client_secret_basic"
-            )));
-        }
-    };
+    let token_endpoint_auth = token_endpoint_auth(config, document).map_err(invalid)?;
 
     // `code_challenge_methods_supported` is deliberately not read: Entra
     // omits it although it accepts PKCE S256, so PKCE is always sent.

@@ -61,7 +61,7 @@ pub enum SsoError {
     /// §5.2 `invalid_client` or `unauthorized_client`).
     #[error(
         "the token endpoint rejected this client with `{error}`{}; check client_id and \
-         client_secret, since Entra client secrets expire",
+         its client_secret or certificate, since both expire in Entra",
         describe(description)
     )]
     ClientRejected {

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use url::Url;
 
+use crate::client_auth::ClientCredential;
 use crate::config::tenant_segment;
 use crate::http::{HttpError, Transport, host_of, send_for_json};
 use crate::oidc_client::{EntraClient, describe_token_error};
@@ -38,6 +39,10 @@ pub(crate) struct Graph {
     /// Tenant segment of the authority (`organizations`, `common` or a GUID).
     authority_tenant: String,
     multi_tenant: bool,
+    /// Signs a client assertion for each token request when the app
+    /// authenticates with a certificate.
+    credential: ClientCredential,
+    client_id: String,
     /// App-only tokens by tenant.
     tokens: Mutex<HashMap<String, AppToken>>,
 }
@@ -49,6 +54,8 @@ impl Graph {
         token_endpoint: Url,
         authority: &Url,
         multi_tenant: bool,
+        credential: ClientCredential,
+        client_id: String,
     ) -> Graph {
         Graph {
             base,
@@ -56,6 +63,8 @@ impl Graph {
             token_endpoint,
             authority_tenant: tenant_segment(authority).unwrap_or_default().to_string(),
             multi_tenant,
+            credential,
+            client_id,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -166,19 +175,24 @@ impl Graph {
 
         let token_endpoint = self.token_endpoint_for(tid);
         let host = host_of(&token_endpoint);
-        let response = oidc
+        let assertion = self
+            .credential
+            .assertion_fields(&self.client_id, token_endpoint.as_str());
+        let client = oidc
             .clone()
-            .set_token_uri(TokenUrl::from_url(token_endpoint))
+            .set_token_uri(TokenUrl::from_url(token_endpoint));
+        let mut request = client
             .exchange_client_credentials()
-            .add_scope(Scope::new(self.scope.clone()))
-            .request_async(transport)
-            .await
-            .map_err(|error| {
-                format!(
-                    "no app-only Graph token: {}",
-                    describe_token_error(&error, &host)
-                )
-            })?;
+            .add_scope(Scope::new(self.scope.clone()));
+        for (name, value) in assertion {
+            request = request.add_extra_param(name, value);
+        }
+        let response = request.request_async(transport).await.map_err(|error| {
+            format!(
+                "no app-only Graph token: {}",
+                describe_token_error(&error, &host)
+            )
+        })?;
 
         let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
         let access_token = response.access_token().secret().clone();

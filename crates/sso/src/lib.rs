@@ -17,11 +17,16 @@
 //!   serialisable [`PendingLogin`] and [`SignIn`].
 //! - `thiserror`: [`SsoError`]. `tokio`: async locks of the key and Graph
 //!   token caches. `tracing`: logs. `url`: URLs.
+//! - `x509-cert`, `rsa`, `sha2`, `uuid`: certificate credentials. The
+//!   certificate's validity and thumbprint come from `x509-cert`, the PS256
+//!   client assertion is signed with `rsa`, and `uuid` gives its `jti`.
+//!   All are RustCrypto crates that `openidconnect` already builds on.
 //!
-//! Test-only: `axum` serves the in-process fake Entra, `rsa` signs its
-//! tokens with fixed test keys, and `sha2` checks PKCE in the fake.
+//! Test-only: `axum` serves the in-process fake Entra, which signs its
+//! tokens with fixed test keys and checks PKCE and client assertions.
 
 mod authorize;
+mod client_auth;
 mod config;
 mod discovery;
 mod error;
@@ -34,6 +39,7 @@ mod relying_party;
 mod sign_in;
 
 pub use authorize::{AuthorizeOptions, PendingLogin};
+pub use client_auth::{ClientCertificate, ClientCredential};
 pub use config::{ClientSecret, ConnectionConfig, DEFAULT_CLOCK_SKEW, DEFAULT_GRAPH_BASE_URL};
 pub use error::SsoError;
 pub use http::{HTTP_TIMEOUT, http_client};

@@ -12,6 +12,7 @@ use openidconnect::{
     StandardTokenResponse, TokenUrl,
 };
 
+use crate::client_auth::ClientCredential;
 use crate::config::ConnectionConfig;
 use crate::discovery::{ProviderDocument, TokenEndpointAuth};
 use crate::error::SsoError;
@@ -56,22 +57,30 @@ pub(crate) type EntraClient = Client<
 /// Builds the client. Its own issuer and key set stay unused, because ID
 /// tokens are verified with the key cache and the Entra issuer rule.
 pub(crate) fn build(config: &ConnectionConfig, provider: &ProviderDocument) -> EntraClient {
-    let auth_type = match provider.token_endpoint_auth {
-        TokenEndpointAuth::Post => AuthType::RequestBody,
-        TokenEndpointAuth::Basic => AuthType::BasicAuth,
-    };
-    Client::new(
+    let client = Client::new(
         ClientId::new(config.client_id.clone()),
         IssuerUrl::from_url(config.authority.clone()),
         JsonWebKeySet::new(Vec::new()),
-    )
-    .set_client_secret(openidconnect::ClientSecret::new(
-        config.client_secret.expose_secret().to_string(),
-    ))
-    .set_auth_type(auth_type)
-    .set_auth_uri(AuthUrl::from_url(provider.authorization_endpoint.clone()))
-    .set_token_uri(TokenUrl::from_url(provider.token_endpoint.clone()))
-    .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()))
+    );
+    // Without a secret, openidconnect sends `client_id` in the form body,
+    // beside the client assertion that each request adds.
+    let client = match (&config.credential, provider.token_endpoint_auth) {
+        (ClientCredential::Secret(secret), TokenEndpointAuth::Basic) => client
+            .set_client_secret(openidconnect::ClientSecret::new(
+                secret.expose_secret().to_string(),
+            ))
+            .set_auth_type(AuthType::BasicAuth),
+        (ClientCredential::Secret(secret), _) => client
+            .set_client_secret(openidconnect::ClientSecret::new(
+                secret.expose_secret().to_string(),
+            ))
+            .set_auth_type(AuthType::RequestBody),
+        (ClientCredential::Certificate(_), _) => client.set_auth_type(AuthType::RequestBody),
+    };
+    client
+        .set_auth_uri(AuthUrl::from_url(provider.authorization_endpoint.clone()))
+        .set_token_uri(TokenUrl::from_url(provider.token_endpoint.clone()))
+        .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()))
 }
 
 /// Describes a failed token request without its response body, which may

@@ -55,6 +55,8 @@ impl RelyingParty {
             provider.token_endpoint.clone(),
             &config.authority,
             config.multi_tenant,
+            config.credential.clone(),
+            config.client_id.clone(),
         );
         tracing::info!(
             issuer = %provider.issuer,
@@ -87,11 +89,18 @@ impl RelyingParty {
     /// [`PendingLogin::check_state`], and discards `pending` afterwards.
     pub async fn complete(&self, code: &str, pending: &PendingLogin) -> Result<SignIn, SsoError> {
         let host = host_of(&self.inner.provider.token_endpoint);
-        let response = self
+        let mut request = self
             .inner
             .oidc
             .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()));
+        for (name, value) in self.inner.config.credential.assertion_fields(
+            &self.inner.config.client_id,
+            self.inner.provider.token_endpoint.as_str(),
+        ) {
+            request = request.add_extra_param(name, value);
+        }
+        let response = request
             .request_async(&self.inner.transport)
             .await
             .map_err(|error| code_exchange_error(error, &host))?;

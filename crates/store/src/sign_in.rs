@@ -277,42 +277,43 @@ impl Store {
         }))
     }
 
-    /// Saves a tenant's identity connection; the secret is kept as given
-    /// because the token endpoint needs it.
+    /// Saves a tenant's identity connection. The client credential (a JSON
+    /// document with a secret, or a certificate and its private key) is
+    /// kept as given, because each token request needs it in clear.
     pub async fn put_identity_connection(
         &self,
         tenant_id: &str,
         settings: &Value,
-        client_secret: &str,
+        client_credential: &Secret,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO identity_connections (tenant_id, settings, client_secret, updated_at) \
+            "INSERT INTO identity_connections (tenant_id, settings, client_credential, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
-             client_secret = excluded.client_secret, updated_at = excluded.updated_at",
+             client_credential = excluded.client_credential, updated_at = excluded.updated_at",
         )
         .bind(tenant_id)
         .bind(settings.to_string())
-        .bind(client_secret)
+        .bind(client_credential.expose())
         .bind(timestamp::now())
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    /// Returns a tenant's identity connection settings and client secret.
+    /// Returns a tenant's identity connection settings and client credential.
     pub async fn identity_connection(
         &self,
         tenant_id: &str,
     ) -> Result<Option<(Value, Secret)>, StoreError> {
         let row = sqlx::query(
-            "SELECT settings, client_secret FROM identity_connections WHERE tenant_id = $1",
+            "SELECT settings, client_credential FROM identity_connections WHERE tenant_id = $1",
         )
         .bind(tenant_id)
         .fetch_optional(&self.reader)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let settings: String = row.try_get("settings")?;
-        let secret: String = row.try_get("client_secret")?;
+        let secret: String = row.try_get("client_credential")?;
         let settings = serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("identity connection: {e}")))?;
         Ok(Some((settings, Secret::from_string(secret))))

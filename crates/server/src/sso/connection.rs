@@ -1,7 +1,7 @@
 //! A tenant's identity connection: which Entra tenant and app registration
 //! its users sign in with, how sign-ins link to users, and how app roles
 //! and groups map to Lockgate roles. Admins manage it over the admin API;
-//! the client secret is write-only.
+//! the client credential is write-only.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
+use lockgate_sso::SsoError;
+
+use super::credential::{CredentialFields, StoredCredential};
 use crate::AppState;
 use crate::admin::{AdminAuth, ApiJson, TenantAdmin};
 use crate::error::ApiFailure;
@@ -75,9 +78,14 @@ fn default_lapse() -> u32 {
 pub(crate) struct SaveConnection {
     #[serde(flatten)]
     settings: ConnectionSettings,
-    /// Required the first time; kept when absent later.
+    /// One credential is required the first time and kept when absent
+    /// later: a client secret, or a PEM certificate with its PEM key.
     #[serde(default)]
     client_secret: Option<String>,
+    #[serde(default)]
+    client_certificate: Option<String>,
+    #[serde(default)]
+    client_private_key: Option<String>,
 }
 
 impl ConnectionSettings {
@@ -119,18 +127,20 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     auth: AdminAuth<TenantAdmin>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let (settings, _) = state
+    let (settings, stored) = state
         .store
         .identity_connection(&auth.tenant.id)
         .await?
         .ok_or_else(|| ApiFailure::not_found("identity connection of this tenant"))?;
     let parsed: ConnectionSettings = serde_json::from_value(settings.clone())
         .map_err(|e| ApiFailure::bad_request(format!("stored identity connection: {e}")))?;
-    Ok(Json(json!({
-        "settings": settings,
-        "redirect_uri": redirect_uri(&state, auth.tenant.slug.as_str()),
-        "warnings": parsed.warnings(),
-    })))
+    let credential = StoredCredential::from_secret(&stored).map_err(ApiFailure::bad_request)?;
+    Ok(Json(describe(
+        &state,
+        auth.tenant.slug.as_str(),
+        &parsed,
+        &credential,
+    )))
 }
 
 /// `PUT /identity-connection`: saves the settings and checks them by
@@ -141,33 +151,53 @@ pub(crate) async fn put(
     ApiJson(request): ApiJson<SaveConnection>,
 ) -> Result<Json<Value>, ApiFailure> {
     request.settings.check().map_err(ApiFailure::bad_request)?;
-    let existing = state.store.identity_connection(&auth.tenant.id).await?;
-    let secret = match (request.client_secret, existing) {
-        (Some(secret), _) if !secret.is_empty() => secret,
-        (_, Some((_, secret))) => secret.expose().to_string(),
-        _ => {
-            return Err(ApiFailure::bad_request(
-                "client_secret is required the first time; create one under Certificates & secrets of the app registration",
-            ));
-        }
+    let existing = match state.store.identity_connection(&auth.tenant.id).await? {
+        // An unreadable stored credential is replaced by the one sent now.
+        Some((_, stored)) => StoredCredential::from_secret(&stored).ok(),
+        None => None,
     };
+    let fields = CredentialFields {
+        client_secret: request.client_secret,
+        client_certificate: request.client_certificate,
+        client_private_key: request.client_private_key,
+    };
+    let credential =
+        StoredCredential::from_request(fields, existing).map_err(ApiFailure::bad_request)?;
     let slug = auth.tenant.slug.as_str();
-    // Discovery runs before saving, so a wrong authority or tenant is
-    // reported now and not at the first user's sign-in.
-    super::registry::discover(&state, slug, &request.settings, &secret)
+    // Discovery runs before saving, so a wrong authority, tenant or
+    // certificate is reported now and not at the first user's sign-in.
+    super::registry::discover(&state, slug, &request.settings, &credential)
         .await
-        .map_err(|e| ApiFailure::bad_request(format!("the identity provider check failed: {e}")))?;
+        .map_err(|e| match e {
+            SsoError::InvalidConfig { .. } => ApiFailure::bad_request(e.to_string()),
+            _ => ApiFailure::bad_request(format!("the identity provider check failed: {e}")),
+        })?;
     let value = serde_json::to_value(&request.settings).expect("settings serialize");
     state
         .store
-        .put_identity_connection(&auth.tenant.id, &value, &secret)
+        .put_identity_connection(&auth.tenant.id, &value, &credential.to_secret())
         .await?;
     state.sso.forget(&auth.tenant.id);
-    Ok(Json(json!({
-        "settings": value,
-        "redirect_uri": redirect_uri(&state, slug),
-        "warnings": request.settings.warnings(),
-    })))
+    Ok(Json(describe(&state, slug, &request.settings, &credential)))
+}
+
+/// Builds the answer of both routes: settings, the credential's public part,
+/// the redirect URI to register, and warnings.
+fn describe(
+    state: &AppState,
+    slug: &str,
+    settings: &ConnectionSettings,
+    credential: &StoredCredential,
+) -> Value {
+    let (public, credential_warning) = credential.describe();
+    let mut warnings = settings.warnings();
+    warnings.extend(credential_warning);
+    json!({
+        "settings": settings,
+        "client_credential": public,
+        "redirect_uri": redirect_uri(state, slug),
+        "warnings": warnings,
+    })
 }
 
 /// The callback URL to register in the app registration.

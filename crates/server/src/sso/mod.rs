@@ -3,6 +3,7 @@
 //! routes, and linking sign-ins to Lockgate users.
 
 pub(crate) mod connection;
+pub(crate) mod credential;
 pub(crate) mod lapse;
 mod link;
 pub(crate) mod registry;

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use lockgate_sso::{ClientSecret, ConnectionConfig, RelyingParty, SsoError};
+use lockgate_sso::{ConnectionConfig, RelyingParty, SsoError};
 use url::Url;
 
 use super::connection::{ConnectionSettings, redirect_uri};
+use super::credential::StoredCredential;
 use crate::AppState;
 
 #[derive(Clone, Default)]
@@ -29,7 +30,7 @@ pub(crate) async fn discover(
     state: &AppState,
     slug: &str,
     settings: &ConnectionSettings,
-    secret: &str,
+    credential: &StoredCredential,
 ) -> Result<RelyingParty, SsoError> {
     let redirect = Url::parse(&redirect_uri(state, slug)).map_err(|e| SsoError::InvalidConfig {
         field: "redirect_uri",
@@ -38,7 +39,7 @@ pub(crate) async fn discover(
     let mut config = ConnectionConfig::new(
         settings.authority.clone(),
         settings.client_id.clone(),
-        ClientSecret::new(secret),
+        credential.client_credential()?,
         settings.allowed_tenants.clone(),
         redirect,
     );
@@ -68,12 +69,13 @@ pub(crate) async fn relying_party(
         .identity_connection(tenant_id)
         .await
         .map_err(|e| e.to_string())?;
-    let Some((value, secret)) = stored else {
+    let Some((value, stored)) = stored else {
         return Ok(None);
     };
+    let credential = StoredCredential::from_secret(&stored)?;
     let settings: ConnectionSettings =
         serde_json::from_value(value).map_err(|e| format!("stored identity connection: {e}"))?;
-    let party = discover(state, slug, &settings, secret.expose())
+    let party = discover(state, slug, &settings, &credential)
         .await
         .map_err(|e| e.to_string())?;
     state

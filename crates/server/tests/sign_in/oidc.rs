@@ -467,3 +467,57 @@ async fn sessions_end_when_idle_or_old() {
         .unwrap();
     assert!(found.is_none());
 }
+
+const CLIENT_CERTIFICATE: &str = include_str!("../../../sso/tests/entra/keys/client.crt");
+const CLIENT_PRIVATE_KEY: &str = include_str!("../../../sso/tests/entra/keys/client.pem");
+
+#[tokio::test]
+async fn certificate_credential_signs_in_with_private_key_jwt() {
+    // The provider's client accepts only client assertions signed by this
+    // certificate's key, so a sign-in proves the assertion verified.
+    let setup = setup_with(
+        "provisioning",
+        &[("CLIENT_CERTIFICATE", CLIENT_CERTIFICATE)],
+    )
+    .await;
+
+    // A key of another certificate is refused, and the saved secret stays.
+    let mut wrong = connection(&setup.provider, "provisioning");
+    wrong["client_secret"] = Value::Null;
+    wrong["client_certificate"] = json!(CLIENT_CERTIFICATE);
+    wrong["client_private_key"] = json!(include_str!("../../../sso/tests/entra/keys/key-a.pem"));
+    let (status, body) = setup
+        .admin(Method::PUT, "/identity-connection", Some(wrong))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["detail"].as_str().unwrap_or_default();
+    assert!(message.contains("client_private_key"), "{body}");
+    let (_, before) = setup.admin(Method::GET, "/identity-connection", None).await;
+    assert_eq!(before["client_credential"]["kind"], "secret", "{before}");
+
+    let mut saved = connection(&setup.provider, "provisioning");
+    saved["client_secret"] = Value::Null;
+    saved["client_certificate"] = json!(CLIENT_CERTIFICATE);
+    saved["client_private_key"] = json!(CLIENT_PRIVATE_KEY);
+    let (status, body) = setup
+        .admin(Method::PUT, "/identity-connection", Some(saved))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let credential = &body["client_credential"];
+    assert_eq!(credential["kind"], "certificate", "{body}");
+    assert_eq!(credential["thumbprint_sha256"].as_str().unwrap().len(), 43);
+    assert!(
+        credential["not_after"]
+            .as_str()
+            .unwrap()
+            .starts_with("2126-")
+    );
+    let (_, read) = setup.admin(Method::GET, "/identity-connection", None).await;
+    assert!(!read.to_string().contains("PRIVATE KEY"), "{read}");
+
+    setup.provision("user", true).await;
+    let (_, page) = setup.sign_in("user", "").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/portal/st-marys"));
+    assert!(page.set_cookies.contains_key("lg_session"));
+}

@@ -10,7 +10,7 @@
 //! Graph host) and `elsewhere`, which stands for any other host that must
 //! never be contacted and counts every request it gets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,12 +22,13 @@ use axum::routing::{any, get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use lockgate_sso::{
-    AuthorizeOptions, ClientSecret, ConnectionConfig, PendingLogin, RelyingParty, SignIn, SsoError,
+    AuthorizeOptions, ClientCertificate, ClientSecret, ConnectionConfig, PendingLogin,
+    RelyingParty, SignIn, SsoError,
 };
 use rsa::RsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -45,6 +46,9 @@ pub const CID: &str = "3c9d6a1e-8f42-4b7a-a0d5-6e1f2b3c4d55";
 pub const OTHER_CID: &str = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968";
 /// The `~` checks that client_secret_basic credentials are form-decoded.
 pub const CLIENT_SECRET: &str = "test-secret.not-real~1";
+/// The certificate registered as the app's credential, and its key.
+pub const CLIENT_CERTIFICATE: &str = include_str!("keys/client.crt");
+pub const CLIENT_PRIVATE_KEY: &str = include_str!("keys/client.pem");
 pub const OID_ADA: &str = "e8a4b2c6-0d1f-4a3b-9c5e-7f6a8b9c0d66";
 pub const GID_ADM: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 pub const GID_HQ: &str = "1b2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e";
@@ -149,7 +153,7 @@ struct Grant {
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
     pub grant_type: String,
-    /// `client_secret_post` or `client_secret_basic`.
+    /// `client_secret_post`, `client_secret_basic` or `private_key_jwt`.
     pub client_auth: String,
     /// The tenant segment of the token endpoint path.
     pub tenant: String,
@@ -171,6 +175,8 @@ struct Inner {
     issued_codes: u64,
     authorize_requests: Vec<HashMap<String, String>>,
     token_requests: Vec<TokenRequest>,
+    /// `jti` of every client assertion seen.
+    assertion_ids: HashSet<String>,
     /// Claim changes for ID tokens from the token endpoint; `null` removes one.
     id_token_changes: Value,
     /// Whether Conditional Access grants a requested authentication context.
@@ -230,6 +236,7 @@ impl FakeEntra {
                 issued_codes: 0,
                 authorize_requests: Vec::new(),
                 token_requests: Vec::new(),
+                assertion_ids: HashSet::new(),
                 id_token_changes: json!({}),
                 satisfy_auth_context: true,
                 app_tokens: Vec::new(),
@@ -282,6 +289,15 @@ impl FakeEntra {
 
     pub fn issuer(&self, tenant: &str) -> String {
         format!("{}/{tenant}/v2.0", self.shared.login)
+    }
+
+    /// [`config`](Self::config) with the registered certificate instead of the secret.
+    pub fn certificate_config(&self, tenant: &str) -> ConnectionConfig {
+        let mut config = self.config(tenant);
+        config.credential = ClientCertificate::from_pem(CLIENT_CERTIFICATE, CLIENT_PRIVATE_KEY)
+            .unwrap()
+            .into();
+        config
     }
 
     /// Single-tenant configuration for `tenant`, allowing TID_A, with Graph on the fake.
@@ -701,11 +717,18 @@ async fn authorize(
 }
 
 /// Returns the client ID and the authentication method, or `None` for
-/// unknown clients and wrong secrets.
+/// unknown clients, wrong secrets and bad client assertions.
 fn authenticate_client(
+    shared: &Shared,
+    path_tenant: &str,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Option<(String, String)> {
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        let token_endpoint = format!("{}/{path_tenant}/oauth2/v2.0/token", shared.login);
+        return check_client_assertion(shared, &token_endpoint, form)
+            .map(|client_id| (client_id, "private_key_jwt".to_string()));
+    }
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -733,13 +756,93 @@ fn authenticate_client(
     known.then(|| (client_id, method.to_string()))
 }
 
+/// Checks a `private_key_jwt` client assertion as Entra does: signed with
+/// the registered certificate's key (PS256 or RS256), `x5t#S256` naming that
+/// certificate, `aud` the token endpoint, `iss` and `sub` the client id, not
+/// expired and not used before. Returns the client id.
+fn check_client_assertion(
+    shared: &Shared,
+    token_endpoint: &str,
+    form: &HashMap<String, String>,
+) -> Option<String> {
+    if form.get("client_assertion_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        || form.contains_key("client_secret")
+    {
+        return None;
+    }
+    let assertion = form.get("client_assertion")?;
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header_part, claims_part, signature_part] = parts[..] else {
+        return None;
+    };
+    let decode = |part: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let header = decode(header_part)?;
+    let claims = decode(claims_part)?;
+    let (public_key, thumbprint) = registered_client_certificate();
+    if header["x5t#S256"].as_str() != Some(thumbprint.as_str()) {
+        return None;
+    }
+    let signing_input = format!("{header_part}.{claims_part}");
+    let signature = URL_SAFE_NO_PAD.decode(signature_part).ok()?;
+    let verified = match header["alg"].as_str()? {
+        "PS256" => rsa::pss::VerifyingKey::<Sha256>::new(public_key.clone())
+            .verify(
+                signing_input.as_bytes(),
+                &rsa::pss::Signature::try_from(signature.as_slice()).ok()?,
+            )
+            .is_ok(),
+        "RS256" => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public_key.clone())
+            .verify(
+                signing_input.as_bytes(),
+                &rsa::pkcs1v15::Signature::try_from(signature.as_slice()).ok()?,
+            )
+            .is_ok(),
+        _ => false,
+    };
+    let client_id = claims["iss"].as_str()?.to_string();
+    let fresh = claims["exp"].as_i64()? > now() && claims["nbf"].as_i64()? <= now() + 300;
+    let jti = claims["jti"].as_str()?.to_string();
+    let valid = verified
+        && fresh
+        && claims["aud"].as_str() == Some(token_endpoint)
+        && claims["sub"].as_str() == Some(client_id.as_str())
+        && form.get("client_id").is_none_or(|id| *id == client_id)
+        && (client_id == CID || client_id == OTHER_CID);
+    // A replayed assertion is refused, as Entra does (AADSTS700025-style).
+    let unused = shared.lock().assertion_ids.insert(jti);
+    (valid && unused).then_some(client_id)
+}
+
+/// The certificate registered with the app: its public key and `x5t#S256`.
+fn registered_client_certificate() -> &'static (rsa::RsaPublicKey, String) {
+    static CERTIFICATE: OnceLock<(rsa::RsaPublicKey, String)> = OnceLock::new();
+    CERTIFICATE.get_or_init(|| {
+        use x509_cert::der::{DecodePem, Encode};
+        let certificate = x509_cert::Certificate::from_pem(CLIENT_CERTIFICATE.as_bytes())
+            .expect("test certificate");
+        let der = certificate.to_der().unwrap();
+        let spki = certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        let key = rsa::RsaPublicKey::from_public_key_der(&spki).unwrap();
+        (key, URL_SAFE_NO_PAD.encode(Sha256::digest(&der)))
+    })
+}
+
 async fn token(
     State(shared): State<Arc<Shared>>,
     Path(path_tenant): Path<String>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some((client_id, client_auth)) = authenticate_client(&headers, &form) else {
+    let Some((client_id, client_auth)) =
+        authenticate_client(&shared, &path_tenant, &headers, &form)
+    else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

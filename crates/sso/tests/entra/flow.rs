@@ -143,7 +143,7 @@ async fn replayed_code_rejected() {
 async fn wrong_client_secret_reported_as_client_error() {
     let fake = FakeEntra::start().await;
     let mut config = fake.config(TID_A);
-    config.client_secret = lockgate_sso::ClientSecret::new("an-expired-secret");
+    config.credential = lockgate_sso::ClientSecret::new("an-expired-secret").into();
     let rp = fake.discover(config).await.unwrap();
 
     let (result, _, _) = fake.sign_in(&rp, AuthorizeOptions::default()).await;

@@ -2,6 +2,7 @@
 //! and Microsoft Graph on 127.0.0.1. Test names starting with `oNN_` follow
 //! the failures that real relying parties had with Entra.
 
+mod certificate;
 mod discovery;
 mod fake;
 mod flow;
