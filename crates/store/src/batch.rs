@@ -30,15 +30,18 @@ impl Batch {
         self.statements.extend(other.statements);
     }
 
-    /// Joins the statements into one query string with renumbered
-    /// placeholders; sqlx runs all of them in one call on SQLite.
+    /// Joins the statements into one query string with anonymous
+    /// placeholders (see [`anonymous_placeholders`]). sqlx runs all of them
+    /// in one call on SQLite, binding each statement's parameters after the
+    /// previous statement's.
     pub fn into_query(self) -> (String, Vec<Bind>) {
         let mut text = String::new();
         let mut binds = Vec::new();
         for (sql, statement_binds) in self.statements {
-            text.push_str(&renumber(&sql, binds.len()));
+            let (statement, ordered) = anonymous_placeholders(&sql, &statement_binds);
+            text.push_str(&statement);
             text.push_str(";\n");
-            binds.extend(statement_binds);
+            binds.extend(ordered);
         }
         (text, binds)
     }
@@ -68,32 +71,54 @@ pub(crate) fn bind_owned(
     query
 }
 
-/// Shifts every `$n` placeholder in `sql` by `offset`. Lockgate's SQL has
-/// no `$` inside string literals, so a plain scan is exact.
-fn renumber(sql: &str, offset: usize) -> String {
-    if offset == 0 {
-        return sql.to_string();
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        out.push(c);
-        if c != '$' {
-            continue;
-        }
-        let mut digits = String::new();
-        while let Some(&(_, d)) = chars.peek() {
-            if !d.is_ascii_digit() {
-                break;
+/// Rewrites the `$n` placeholders of one SQLite statement as anonymous `?`
+/// and returns the binds in the order the placeholders appear, repeating a
+/// value that is used twice. SQLite resolves a named parameter such as `$12`
+/// by a linear search of the statement's parameter names, when the
+/// statement is prepared and again when sqlx binds it, so a multi-row
+/// insert with n named parameters costs O(n²). Anonymous parameters are
+/// bound by position. Lockgate's SQL has no `$` inside string literals, so
+/// a plain scan is exact. A placeholder beyond `binds` becomes NULL, as an
+/// unbound parameter is in SQLite.
+pub(crate) fn anonymous_placeholders(sql: &str, binds: &[Bind]) -> (String, Vec<Bind>) {
+    let mut ordered = Vec::with_capacity(binds.len());
+    let text = rewrite_placeholders(sql, |number| {
+        ordered.push(binds.get(number - 1).cloned().unwrap_or(Bind::Null));
+    });
+    (text, ordered)
+}
+
+/// Returns `sql` with anonymous placeholders when its placeholders run
+/// `$1, $2, ...` in order, each once, so that the binds stay as they are.
+/// Other statements are returned unchanged.
+pub(crate) fn sequential_anonymous(sql: String) -> String {
+    let mut expected = 1;
+    let mut sequential = true;
+    let text = rewrite_placeholders(&sql, |number| {
+        sequential &= number == expected;
+        expected += 1;
+    });
+    if sequential { text } else { sql }
+}
+
+/// Replaces each `$n` (n ≥ 1) with `?`, calling `seen` with n in order.
+fn rewrite_placeholders(sql: &str, mut seen: impl FnMut(usize)) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match after[..digits].parse::<usize>() {
+            Ok(number) if number > 0 => {
+                out.push('?');
+                seen(number);
             }
-            digits.push(d);
-            chars.next();
+            _ => out.push_str(&rest[at..at + 1 + digits]),
         }
-        match digits.parse::<usize>() {
-            Ok(n) => out.push_str(&(n + offset).to_string()),
-            Err(_) => out.push_str(&digits),
-        }
+        rest = &after[digits..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -108,12 +133,43 @@ pub(crate) fn text(value: impl Into<String>) -> Bind {
 
 #[cfg(test)]
 mod tests {
-    use super::renumber;
+    use super::{Bind, anonymous_placeholders, sequential_anonymous};
+
+    fn texts(values: &[&str]) -> Vec<Bind> {
+        values.iter().map(|v| Bind::Text(v.to_string())).collect()
+    }
 
     #[test]
-    fn renumber_shifts_every_placeholder() {
-        assert_eq!(renumber("VALUES ($1, $2, $10)", 5), "VALUES ($6, $7, $15)");
-        assert_eq!(renumber("SELECT $1", 0), "SELECT $1");
-        assert_eq!(renumber("a $ b", 3), "a $ b");
+    fn placeholders_become_anonymous_in_order() {
+        let (sql, binds) = anonymous_placeholders("VALUES ($1, $2, $3)", &texts(&["a", "b", "c"]));
+        assert_eq!(sql, "VALUES (?, ?, ?)");
+        assert_eq!(binds, texts(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn repeated_placeholders_repeat_their_value() {
+        let (sql, binds) = anonymous_placeholders(
+            "VALUES ($1, $3, $2), ($1, $4, $2)",
+            &texts(&["t", "r", "x", "y"]),
+        );
+        assert_eq!(sql, "VALUES (?, ?, ?), (?, ?, ?)");
+        assert_eq!(binds, texts(&["t", "x", "r", "t", "y", "r"]));
+    }
+
+    #[test]
+    fn dollar_without_digits_is_kept() {
+        let (sql, binds) = anonymous_placeholders("a $ b $x $10", &texts(&["v"]));
+        assert_eq!(sql, "a $ b $x ?");
+        assert_eq!(binds, vec![Bind::Null]);
+    }
+
+    #[test]
+    fn only_sequential_statements_are_rewritten() {
+        assert_eq!(
+            sequential_anonymous("WHERE t = $1 AND id IN ($2, $3)".into()),
+            "WHERE t = ? AND id IN (?, ?)"
+        );
+        let reused = "WHERE t = $1 AND (a = $2 OR b = $2)".to_string();
+        assert_eq!(sequential_anonymous(reused.clone()), reused);
     }
 }

@@ -81,15 +81,17 @@ impl TenantStore {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<IdentityEvent>, StoreError> {
-        let rows = sqlx::query(
+        // A literal LIMIT: SQLite re-prepares a statement whenever a
+        // parameter that its LIMIT uses is bound.
+        let sql = format!(
             "SELECT seq, tenant_id, kind, subject_id, object_id, detail, request_id, occurred_at \
-             FROM identity_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(&self.tenant_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.store.reader)
-        .await?;
+             FROM identity_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.tenant_id)
+            .bind(after_seq)
+            .fetch_all(&self.store.reader)
+            .await?;
         rows.iter()
             .map(|row| {
                 let kind: String = row.try_get("kind")?;

@@ -627,7 +627,8 @@ impl TenantStore {
                  WHERE m.tenant_id = $1 AND {column} IN ({}) ORDER BY m.group_id, m.member_id",
                 placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(self.store.read_sql(sql))).bind(&self.tenant_id);
             for id in chunk {
                 query = query.bind(id);
             }

@@ -72,6 +72,16 @@ pub struct Store {
 }
 
 impl Store {
+    /// Adapts a read whose placeholders run `$1, $2, ...` in order to the
+    /// backend. On SQLite they become anonymous, which binds long `IN`
+    /// lists in linear rather than quadratic time.
+    pub(crate) fn read_sql(&self, sql: String) -> String {
+        match self.backend {
+            Backend::Sqlite => batch::sequential_anonymous(sql),
+            Backend::Postgres => sql,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

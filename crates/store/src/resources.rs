@@ -161,10 +161,11 @@ impl TenantStore {
             }
             None => "r.created_at, r.id".to_string(),
         };
-        let limit = b.param(Bind::Int(query.count.min(i64::MAX as u64) as i64));
-        let offset = b.param(Bind::Int(
-            query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
-        ));
+        // LIMIT and OFFSET are integer literals, not parameters: SQLite
+        // re-prepares a statement every time a parameter that its LIMIT
+        // uses is bound, so a bound LIMIT costs a full parse per request.
+        let limit = query.count.min(i64::MAX as u64);
+        let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64);
         // The window count gives totalResults with the page in one query.
         let page_sql = format!(
             "SELECT r.id, r.document, r.version, r.created_at, r.modified_at, COUNT(*) OVER () AS total \

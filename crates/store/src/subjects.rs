@@ -75,12 +75,11 @@ impl TenantStore {
         limit: i64,
     ) -> Result<Vec<SubjectRow>, StoreError> {
         let sql = format!(
-            "SELECT {SUBJECT_COLUMNS} FROM scim_users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            "SELECT {SUBJECT_COLUMNS} FROM scim_users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT {limit}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&self.tenant_id)
             .bind(after_id)
-            .bind(limit)
             .fetch_all(&self.store.reader)
             .await?;
         rows.iter().map(subject_from_row).collect()
@@ -94,7 +93,8 @@ impl TenantStore {
                 "SELECT {SUBJECT_COLUMNS} FROM scim_users WHERE tenant_id = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(self.store.read_sql(sql))).bind(&self.tenant_id);
             for id in chunk {
                 query = query.bind(id);
             }
@@ -158,7 +158,8 @@ impl TenantStore {
                  WHERE tenant_id = $1 AND member_id IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(self.store.read_sql(sql))).bind(&self.tenant_id);
             for id in chunk {
                 query = query.bind(id);
             }
@@ -178,7 +179,8 @@ impl TenantStore {
                  WHERE tenant_id = $1 AND member_kind = 'User' AND group_id IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.tenant_id);
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(self.store.read_sql(sql))).bind(&self.tenant_id);
             for id in chunk {
                 query = query.bind(id);
             }

@@ -104,7 +104,7 @@ impl WriteTx {
             WriteTx::Sqlite(tx) => {
                 let (text, all_binds) = tx.take_pending(Some((sql, binds)), writes, false);
                 let conn = tx.conn.as_mut().expect("connection held until commit");
-                bind_owned(sqlx::query(sqlx::AssertSqlSafe(text)), all_binds)
+                bind_owned(one_off(text), all_binds)
                     .fetch_all(&mut **conn)
                     .await
             }
@@ -182,7 +182,7 @@ impl WriteTx {
                 }
                 let (text, binds) = tx.take_pending(None, false, true);
                 let conn = tx.conn.as_mut().expect("connection held until commit");
-                bind_owned(sqlx::query(sqlx::AssertSqlSafe(text)), binds)
+                bind_owned(one_off(text), binds)
                     .execute(&mut **conn)
                     .await?;
                 tx.began = false;
@@ -233,4 +233,12 @@ impl SqliteTx {
         }
         batch.into_query()
     }
+}
+
+/// Builds the query for a joined batch and keeps it out of sqlx's statement
+/// cache. The text of a batch differs from one transaction to the next, so
+/// caching it would push reused statements out of the cache and hold memory
+/// for statements that never run again.
+fn one_off(text: String) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false)
 }
