@@ -12,6 +12,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc, because building the access index of
+/// a large tenant allocates and frees SCIM documents page by page. With
+/// 100,000 users glibc kept 95 MB more than the 184 MB in use, and the
+/// server's resident memory fell from 280 MB to 231 MB with mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lockgate",

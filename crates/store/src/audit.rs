@@ -90,8 +90,8 @@ impl HeadCache {
     }
 }
 
-/// Rows per multi-row insert; keeps each statement under SQLite's limit of
-/// 32,766 bound values.
+/// Rows per multi-row insert on PostgreSQL; keeps each statement far under
+/// its limit of 65,535 bound values.
 const ROWS_PER_INSERT: usize = 200;
 
 /// Seals `drafts` onto the tenant's chain inside `tx` and returns the
@@ -106,7 +106,7 @@ pub(crate) async fn append_in(
         return Ok(None);
     }
     let head = read_head(tx, backend, tenant_id).await?;
-    seal_and_insert(tx, tenant_id, head, drafts).await
+    seal_and_insert(tx, backend, tenant_id, head, drafts).await
 }
 
 /// Like [`append_in`], but trusts the cached head when there is one. Only
@@ -126,7 +126,7 @@ async fn append_in_cached(
         Some(head) => Some(head),
         None => read_head(tx, backend, tenant_id).await?,
     };
-    seal_and_insert(tx, tenant_id, head, drafts).await
+    seal_and_insert(tx, backend, tenant_id, head, drafts).await
 }
 
 async fn read_head(
@@ -155,6 +155,7 @@ async fn read_head(
 
 async fn seal_and_insert(
     tx: &mut WriteTx,
+    backend: Backend,
     tenant_id: &str,
     head: Option<AuditRecord>,
     drafts: Vec<AuditDraft>,
@@ -180,11 +181,49 @@ async fn seal_and_insert(
         sealed.push(record);
     }
     let last = sealed.last().map(|record| record.seq);
-    tx.write(insert_batch(&sealed)?).await?;
+    let insert = match backend {
+        Backend::Sqlite => insert_json(tenant_id, &sealed)?,
+        Backend::Postgres => insert_batch(&sealed)?,
+    };
+    tx.write(insert).await?;
     if let Some(record) = sealed.pop() {
         tx.stage_audit_head(record);
     }
     Ok(last)
+}
+
+/// Inserts records on SQLite from one JSON array, one element per record,
+/// so the statement text is the same for any number of records. With a
+/// multi-row `VALUES` list each batch size was a different statement, which
+/// SQLite parsed again and sqlx added to its statement cache (up to 100
+/// prepared statements per connection, some with thousands of parameters).
+const INSERT_JSON_SQLITE: &str = "INSERT INTO audit_log \
+     (tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash) \
+     SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+     value ->> 5, value ->> 6, value ->> 7, value ->> 8 FROM json_each($2)";
+
+fn insert_json(tenant_id: &str, records: &[AuditRecord]) -> Result<Batch, StoreError> {
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        let actor = serde_json::to_string(&record.actor)
+            .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))?;
+        rows.push((
+            record.seq,
+            &record.at,
+            actor,
+            record.source.as_deref(),
+            &record.action,
+            &record.subject,
+            record.detail.to_string(),
+            &record.prev_hash,
+            &record.hash,
+        ));
+    }
+    let rows = serde_json::to_string(&rows)
+        .map_err(|e| StoreError::Internal(format!("audit records: {e}")))?;
+    let mut batch = Batch::default();
+    batch.push(INSERT_JSON_SQLITE, vec![text(tenant_id), text(rows)]);
+    Ok(batch)
 }
 
 fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {

@@ -33,11 +33,21 @@ pub struct PinRow {
 }
 
 impl TenantStore {
-    pub async fn badges(&self) -> Result<Vec<BadgeRow>, StoreError> {
+    /// Badges with ids after `after_badge`, in id order, at most `limit`.
+    /// Callers read all badges in pages by passing the last id of one page
+    /// to the next call.
+    pub async fn badges_after(
+        &self,
+        after_badge: &str,
+        limit: i64,
+    ) -> Result<Vec<BadgeRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT badge_id, user_id, source FROM badges WHERE tenant_id = $1 ORDER BY badge_id",
+            "SELECT badge_id, user_id, source FROM badges \
+             WHERE tenant_id = $1 AND badge_id > $2 ORDER BY badge_id LIMIT $3",
         )
         .bind(&self.tenant_id)
+        .bind(after_badge)
+        .bind(limit)
         .fetch_all(&self.store.reader)
         .await?;
         rows.iter()

@@ -2,6 +2,8 @@
 //! version is stored. Times are `HH:MM` text and weekdays three-letter
 //! names, so a policy reads the way a facility manager thinks of it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, Weekday};
 
@@ -195,11 +197,11 @@ impl PolicyDocument {
                     })
                     .collect(),
             },
-            what: What {
+            what: Arc::new(What {
                 banks: self.what.banks.iter().map(BankId::new).collect(),
                 zones: self.what.zones.iter().map(ZoneId::new).collect(),
                 kinds: self.what.kinds.clone(),
-            },
+            }),
             how,
             quota: self.quota,
             when,

@@ -3,6 +3,7 @@
 //! reproduced from the case number in its message.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
@@ -89,10 +90,10 @@ fn gen_policy(rng: &mut Lcg, index: u64) -> AccessPolicy {
     let mut generated = policy(&format!("p{index}"), "staff", rng.pick(&modes));
     generated.quota = rng.below(4) as u32;
     if rng.chance(50) {
-        generated.what.kinds = vec![rng.pick(&KINDS)];
+        Arc::make_mut(&mut generated.what).kinds = vec![rng.pick(&KINDS)];
     }
     if rng.chance(30) {
-        generated.what.banks = vec![BankId::new(format!("B{}", rng.below(2)))];
+        Arc::make_mut(&mut generated.what).banks = vec![BankId::new(format!("B{}", rng.below(2)))];
     }
     if rng.chance(30) {
         generated.when = vec![TimeWindow {

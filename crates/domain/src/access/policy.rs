@@ -1,6 +1,8 @@
 //! Access policies: who may use which lockers, how, when, and what happens
 //! when they move or leave.
 
+use std::sync::Arc;
+
 use time::Duration;
 
 use super::model::{BankId, GroupId, Locker, LockerKind, PolicyId, ZoneId};
@@ -12,7 +14,9 @@ pub struct AccessPolicy {
     pub id: PolicyId,
     pub version: u32,
     pub who: Who,
-    pub what: What,
+    /// Shared with the entitlements the policy grants, because every user
+    /// it covers holds a copy and the zone and bank lists can be long.
+    pub what: Arc<What>,
     pub how: AssignmentMode,
     /// Maximum number of lockers one user holds under this policy.
     pub quota: u32,

@@ -2,6 +2,7 @@
 //! varies.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -25,7 +26,7 @@ pub fn policy(id: &str, group: &str, how: AssignmentMode) -> AccessPolicy {
             groups: vec![GroupId::new(group)],
             ..Who::default()
         },
-        what: What::default(),
+        what: Arc::new(What::default()),
         how,
         quota: 1,
         when: Vec::new(),

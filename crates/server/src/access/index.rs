@@ -61,8 +61,10 @@ pub(crate) struct TenantIndex {
     /// Lockgate group id.
     pub group_keys: HashMap<String, GroupId>,
     pub group_names: HashMap<String, String>,
-    /// Direct groups (Lockgate ids) of each user and each group.
-    pub parents: HashMap<String, BTreeSet<String>>,
+    /// Direct groups (Lockgate ids) of each user and each group, sorted and
+    /// without duplicates. A sorted `Vec` and not a `BTreeSet`, whose first
+    /// node takes about 280 bytes even for the one group most users have.
+    pub parents: HashMap<String, Vec<String>>,
     pub graph: GroupGraph,
     pub policies: Vec<AccessPolicy>,
     /// User attributes that some policy's conditions name. Only these are
@@ -116,10 +118,7 @@ impl TenantIndex {
         self.parents
             .retain(|member, _| !self.group_keys.contains_key(member));
         for membership in memberships {
-            self.parents
-                .entry(membership.member_id.clone())
-                .or_default()
-                .insert(membership.group_id.clone());
+            self.add_parent(membership);
         }
         self.rebuild_graph();
     }
@@ -145,10 +144,20 @@ impl TenantIndex {
             self.parents.remove(member);
         }
         for membership in memberships {
-            self.parents
-                .entry(membership.member_id.clone())
-                .or_default()
-                .insert(membership.group_id.clone());
+            self.add_parent(membership);
+        }
+    }
+
+    fn add_parent(&mut self, membership: &Membership) {
+        let groups = self
+            .parents
+            .entry(membership.member_id.clone())
+            .or_default();
+        if let Err(position) = groups.binary_search(&membership.group_id) {
+            // Most users are in one group, and a plain insert would
+            // reserve room for four.
+            groups.reserve_exact(1);
+            groups.insert(position, membership.group_id.clone());
         }
     }
 
@@ -248,8 +257,13 @@ impl TenantIndex {
             .filter(|badge| !badge.is_empty())
             .cloned();
         let direct_groups = self.direct_group_keys(&row.id);
-        let mut attributes = facts.attributes;
-        attributes.retain(|name, _| self.attribute_names.contains(name));
+        // Collected anew rather than retained: an emptied BTreeMap keeps its
+        // first node, about 540 bytes for each of 100,000 users.
+        let attributes = facts
+            .attributes
+            .into_iter()
+            .filter(|(name, _)| self.attribute_names.contains(name))
+            .collect();
         let subject = Subject {
             user: UserId::new(&row.id),
             active: row.active,
@@ -288,15 +302,18 @@ impl TenantIndex {
     }
 
     fn direct_group_keys(&self, member: &str) -> Vec<GroupId> {
-        self.parents
-            .get(member)
-            .map(|groups| {
-                groups
-                    .iter()
-                    .filter_map(|group| self.group_keys.get(group).cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(groups) = self.parents.get(member) else {
+            return Vec::new();
+        };
+        // Sized exactly, because each user keeps the list: a filtered
+        // collect reserves room for four groups.
+        let mut keys = Vec::with_capacity(groups.len());
+        keys.extend(
+            groups
+                .iter()
+                .filter_map(|group| self.group_keys.get(group).cloned()),
+        );
+        keys
     }
 
     /// Marks a user inactive at once. `version` is the SCIM version that

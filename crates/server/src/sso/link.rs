@@ -131,7 +131,7 @@ async fn sync_groups(
         let current = index
             .parents
             .get(user)
-            .map(|set| set.iter().cloned().collect())
+            .map(|groups| groups.to_vec())
             .unwrap_or_default();
         (known, current)
     };

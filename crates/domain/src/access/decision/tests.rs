@@ -157,7 +157,7 @@ fn blocked_locker_denied() {
 fn no_covering_policy_not_entitled() {
     let mut case = Case::owner();
     case.assignment = None;
-    case.entitlements[0].scope.kinds = vec![LockerKind::Flex];
+    std::sync::Arc::make_mut(&mut case.entitlements[0].scope).kinds = vec![LockerKind::Flex];
     assert_eq!(case.decide(), Decision::Deny(DenyReason::NotEntitled));
 }
 

@@ -144,7 +144,8 @@ fn joiner_takes_only_available_lockers() {
 #[test]
 fn joiner_takes_personal_in_scope() {
     let mut granting = fixed_policy("p", "nurses");
-    granting.what.zones = vec![crate::access::model::ZoneId::new("Z2")];
+    std::sync::Arc::make_mut(&mut granting.what).zones =
+        vec![crate::access::model::ZoneId::new("Z2")];
     let mut in_zone = personal("L9");
     in_zone.zone = crate::access::model::ZoneId::new("Z2");
     let mut flex_in_zone = locker("L3", LockerKind::Flex, Available);
