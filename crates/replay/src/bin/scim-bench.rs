@@ -6,6 +6,11 @@
 
 use std::time::Duration;
 
+/// The allocator of the `lockgate` binary, so that the server measured in
+/// this process allocates as it does in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use lockgate_domain::Slug;
 use lockgate_replay::generate::{Dialect, Population, initial_cycle};
