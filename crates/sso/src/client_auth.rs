@@ -23,7 +23,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
-use x509_cert::der::{DecodePem, Encode};
+use x509_cert::der::{Decode, Encode};
 
 use crate::config::ClientSecret;
 use crate::error::SsoError;
@@ -110,15 +110,27 @@ impl ClientCertificate {
         private_key: &str,
         now: SystemTime,
     ) -> Result<ClientCertificate, SsoError> {
-        let parsed = Certificate::from_pem(certificate.trim().as_bytes()).map_err(|e| {
-            invalid_certificate(format!(
-                "is not a PEM X.509 certificate ({e}); paste the .cer or .pem file that was \
-                 uploaded to the app registration, from -----BEGIN CERTIFICATE----- on"
-            ))
-        })?;
-        let der = parsed
-            .to_der()
-            .map_err(|e| invalid_certificate(format!("cannot be re-encoded ({e})")))?;
+        // The thumbprint is taken over the DER bytes as uploaded. Parsing and
+        // encoding again could change them (a DER default such as an explicit
+        // `critical FALSE` is dropped), and Entra matches the thumbprint of
+        // the bytes it was given.
+        let der = match x509_cert::der::pem::decode_vec(certificate.trim().as_bytes()) {
+            Ok(("CERTIFICATE", der)) => der,
+            Ok((label, _)) => {
+                return Err(invalid_certificate(format!(
+                    "is a PEM `{label}`, not a certificate; paste the .cer or .pem file that \
+                     was uploaded to the app registration, from -----BEGIN CERTIFICATE----- on"
+                )));
+            }
+            Err(e) => {
+                return Err(invalid_certificate(format!(
+                    "is not PEM ({e}); paste the .cer or .pem file that was uploaded to the app \
+                     registration, from -----BEGIN CERTIFICATE----- on"
+                )));
+            }
+        };
+        let parsed = Certificate::from_der(&der)
+            .map_err(|e| invalid_certificate(format!("is not an X.509 certificate ({e})")))?;
         let validity = &parsed.tbs_certificate.validity;
         let not_before = validity.not_before.to_system_time();
         let not_after = validity.not_after.to_system_time();
@@ -297,10 +309,7 @@ mod tests {
         let header = decode(parts[0]);
         assert_eq!(header["alg"], "PS256");
         assert_eq!(header["typ"], "JWT");
-        let der = Certificate::from_pem(CERTIFICATE.as_bytes())
-            .unwrap()
-            .to_der()
-            .unwrap();
+        let (_, der) = x509_cert::der::pem::decode_vec(CERTIFICATE.as_bytes()).unwrap();
         assert_eq!(
             header["x5t#S256"],
             URL_SAFE_NO_PAD.encode(Sha256::digest(&der))

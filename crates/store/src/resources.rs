@@ -161,11 +161,14 @@ impl TenantStore {
             }
             None => "r.created_at, r.id".to_string(),
         };
-        // LIMIT and OFFSET are integer literals, not parameters: SQLite
-        // re-prepares a statement every time a parameter that its LIMIT
-        // uses is bound, so a bound LIMIT costs a full parse per request.
+        // LIMIT is an integer literal, not a parameter: SQLite re-prepares
+        // a statement every time a parameter that its LIMIT uses is bound,
+        // so a bound LIMIT costs a full parse per request. OFFSET stays
+        // bound, so that paging through a list reuses one statement.
         let limit = query.count.min(i64::MAX as u64);
-        let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64);
+        let offset = b.param(Bind::Int(
+            query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
+        ));
         // The window count gives totalResults with the page in one query.
         let page_sql = format!(
             "SELECT r.id, r.document, r.version, r.created_at, r.modified_at, COUNT(*) OVER () AS total \

@@ -74,7 +74,8 @@ fn default_lapse() -> u32 {
     30
 }
 
-#[derive(Debug, Deserialize)]
+/// A save request. `Debug` leaves out the credential fields.
+#[derive(Deserialize)]
 pub(crate) struct SaveConnection {
     #[serde(flatten)]
     settings: ConnectionSettings,
@@ -86,6 +87,14 @@ pub(crate) struct SaveConnection {
     client_certificate: Option<String>,
     #[serde(default)]
     client_private_key: Option<String>,
+}
+
+impl std::fmt::Debug for SaveConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaveConnection")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectionSettings {
@@ -134,13 +143,23 @@ pub(crate) async fn get(
         .ok_or_else(|| ApiFailure::not_found("identity connection of this tenant"))?;
     let parsed: ConnectionSettings = serde_json::from_value(settings.clone())
         .map_err(|e| ApiFailure::bad_request(format!("stored identity connection: {e}")))?;
-    let credential = StoredCredential::from_secret(&stored).map_err(ApiFailure::bad_request)?;
-    Ok(Json(describe(
-        &state,
-        auth.tenant.slug.as_str(),
-        &parsed,
-        &credential,
-    )))
+    let slug = auth.tenant.slug.as_str();
+    match StoredCredential::from_secret(&stored) {
+        Ok(credential) => Ok(Json(describe(&state, slug, &parsed, &credential))),
+        // The settings stay readable so that the admin can save them again
+        // with a new credential.
+        Err(problem) => {
+            tracing::warn!(tenant = %auth.tenant.id, %problem, "identity connection credential unreadable");
+            let mut warnings = parsed.warnings();
+            warnings.push(problem);
+            Ok(Json(json!({
+                "settings": parsed,
+                "client_credential": {"kind": "unreadable"},
+                "redirect_uri": redirect_uri(&state, slug),
+                "warnings": warnings,
+            })))
+        }
+    }
 }
 
 /// `PUT /identity-connection`: saves the settings and checks them by

@@ -38,8 +38,9 @@ impl fmt::Debug for StoredCredential {
     }
 }
 
-/// The credential fields of a save request, each optional.
-#[derive(Debug, Default)]
+/// The credential fields of a save request, each optional. It has no
+/// `Debug`, so that no log can print them.
+#[derive(Default)]
 pub(crate) struct CredentialFields {
     pub client_secret: Option<String>,
     pub client_certificate: Option<String>,

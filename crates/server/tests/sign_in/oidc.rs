@@ -521,3 +521,30 @@ async fn certificate_credential_signs_in_with_private_key_jwt() {
     assert_eq!(page.location.as_deref(), Some("/portal/st-marys"));
     assert!(page.set_cookies.contains_key("lg_session"));
 }
+
+#[tokio::test]
+async fn unreadable_credential_keeps_settings_readable() {
+    let setup = setup("provisioning").await;
+    let (_, saved) = setup.admin(Method::GET, "/identity-connection", None).await;
+    setup
+        .app
+        .store
+        .put_identity_connection(
+            &setup.app.tenant.id,
+            &saved["settings"],
+            &lockgate_store::Secret::from_string("not a credential document".into()),
+        )
+        .await
+        .unwrap();
+
+    let (status, body) = setup.admin(Method::GET, "/identity-connection", None).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["client_credential"]["kind"], "unreadable");
+    assert_eq!(body["settings"], saved["settings"]);
+    let warnings = body["warnings"].to_string();
+    assert!(
+        warnings.contains("save the identity connection again"),
+        "{body}"
+    );
+}

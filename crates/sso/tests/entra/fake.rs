@@ -820,10 +820,10 @@ fn check_client_assertion(
 fn registered_client_certificate() -> &'static (rsa::RsaPublicKey, String) {
     static CERTIFICATE: OnceLock<(rsa::RsaPublicKey, String)> = OnceLock::new();
     CERTIFICATE.get_or_init(|| {
-        use x509_cert::der::{DecodePem, Encode};
-        let certificate = x509_cert::Certificate::from_pem(CLIENT_CERTIFICATE.as_bytes())
-            .expect("test certificate");
-        let der = certificate.to_der().unwrap();
+        use x509_cert::der::{Decode, Encode};
+        // Entra's thumbprint is over the uploaded DER bytes.
+        let (_, der) = x509_cert::der::pem::decode_vec(CLIENT_CERTIFICATE.as_bytes()).unwrap();
+        let certificate = x509_cert::Certificate::from_der(&der).expect("test certificate");
         let spki = certificate
             .tbs_certificate
             .subject_public_key_info
