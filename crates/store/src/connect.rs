@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+use crate::checkpoint::{BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,42 +164,41 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     // temp_store = MEMORY keeps statement journals (which SQLite opens for
     // every multi-row write inside a transaction) off the disk; without it
     // each SCIM write created and deleted a temporary file.
+    // journal_size_limit truncates the WAL file to 64 MiB whenever SQLite
+    // starts it over, so one burst of writes does not keep its disk space.
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;"
+         PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     );
     let writer = sqlite_pool(&url, 1, pragmas.clone()).await?;
     // WAL mode is a property of the file; set it once before readers open.
     sqlx::query("SELECT 1").execute(&writer).await?;
     let reader = sqlite_pool(&url, options.max_connections.unwrap_or(4).max(2), pragmas).await?;
-    tokio::spawn(checkpoint_periodically(reader.clone()));
-    Ok(Store {
+    let store = Store {
         backend: Backend::Sqlite,
         reader,
         writer,
         write_thread: Some(crate::writer::WriteThread::start()?),
         credential_cache: Default::default(),
         audit_heads: Default::default(),
-    })
+    };
+    tokio::spawn(checkpoint_periodically(store.clone()));
+    Ok(store)
 }
 
-/// Copies the WAL into the database file once a second with a PASSIVE
-/// checkpoint, which never waits for or blocks the writer. Stops when the
-/// pool closes.
-async fn checkpoint_periodically(pool: AnyPool) {
+/// Checkpoints once a second until the store closes.
+async fn checkpoint_periodically(store: Store) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if pool.is_closed() {
+        if store.writer.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
+        if let Err(e) = store.checkpoint().await {
+            if store.writer.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "SQLite checkpoint failed; retrying in a second");

@@ -10,6 +10,7 @@ mod app_tokens;
 mod assignments;
 mod audit;
 mod batch;
+mod checkpoint;
 mod connect;
 mod credential_cache;
 mod credentials;
