@@ -1,10 +1,13 @@
 //! Copying SQLite's write-ahead log into the database file.
 //!
-//! Checkpoints run as jobs on the write thread, between write transactions.
-//! A passive checkpoint on a reader connection ran alongside the writes, so
-//! the log was never fully copied at the moment a write began, SQLite never
-//! started it over, and it grew to 12 GB while a tenant of 100,000 users
-//! was provisioned.
+//! A passive checkpoint on a reader connection copies the log alongside the
+//! writes, on another core. Alone it never let SQLite start the log over,
+//! because the log was never fully copied at the moment a write began. The
+//! log grew to 12 GB while a tenant of 100,000 users was provisioned. So
+//! once the log passes [`WAL_SIZE_LIMIT`], a `RESTART` checkpoint runs as a
+//! job on the write thread, between write transactions.
+
+use sqlx::Row;
 
 use crate::{Backend, Store, StoreError};
 
@@ -18,7 +21,23 @@ pub(crate) const BUSY_TIMEOUT_MS: u32 = 10_000;
 /// behind it, so it gives up early and tries again a second later.
 const READER_WAIT_MS: u32 = 100;
 
+/// Page size of Lockgate's SQLite files (SQLite's default).
+const PAGE_SIZE: i64 = 4096;
+
 impl Store {
+    /// Runs a passive checkpoint, then a `RESTART` one on the write thread
+    /// when the log is longer than [`WAL_SIZE_LIMIT`].
+    pub(crate) async fn checkpoint_if_long(&self) -> Result<(), StoreError> {
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.reader)
+            .await?;
+        let frames: i64 = row.try_get(1)?;
+        if frames * PAGE_SIZE > WAL_SIZE_LIMIT {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
     /// Copies the whole log into the database file and, once no reader
     /// uses the log, lets the next write start it over from the beginning
     /// (`RESTART`). Does nothing on PostgreSQL.
@@ -72,7 +91,7 @@ mod tests {
         }
     }
 
-    /// Frames in the log, read without copying any.
+    /// Returns the frames in the log, from a passive checkpoint.
     async fn log_frames(store: &Store) -> i64 {
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&store.reader)

@@ -197,7 +197,7 @@ async fn checkpoint_periodically(store: Store) {
         if store.writer.is_closed() {
             return;
         }
-        if let Err(e) = store.checkpoint().await {
+        if let Err(e) = store.checkpoint_if_long().await {
             if store.writer.is_closed() {
                 return;
             }
