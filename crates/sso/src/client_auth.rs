@@ -1,6 +1,5 @@
-//! How the relying party proves its identity at the token endpoint: a
-//! client secret, or a certificate whose private key signs a client
-//! assertion (`private_key_jwt`, OpenID Connect Core 1.0 §9 and RFC 7523
+//! Client authentication at the token endpoint: a client secret, or a
+//! certificate whose private key signs a client assertion (`private_key_jwt`, OpenID Connect Core 1.0 §9 and RFC 7523
 //! §2.2). Entra recommends certificates over secrets for production
 //! applications, and some tenants forbid secrets by policy.
 //!
@@ -28,8 +27,8 @@ use x509_cert::der::{Decode, Encode};
 use crate::config::ClientSecret;
 use crate::error::SsoError;
 
-/// Lifetime of one client assertion. Entra advises 5 to 10 minutes at most;
-/// each token request signs a new one.
+/// Lifetime of one client assertion. Entra advises 5 to 10 minutes at most,
+/// and each token request signs a new one.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -104,7 +103,8 @@ impl ClientCertificate {
         ClientCertificate::from_pem_at(certificate, private_key, SystemTime::now())
     }
 
-    /// [`from_pem`](Self::from_pem) with the validity checked at `now`.
+    /// Reads the certificate and key as [`from_pem`](Self::from_pem) does,
+    /// checking the validity at `now`.
     pub fn from_pem_at(
         certificate: &str,
         private_key: &str,

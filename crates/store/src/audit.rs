@@ -205,8 +205,7 @@ const INSERT_JSON_SQLITE: &str = "INSERT INTO audit_log \
 fn insert_json(tenant_id: &str, records: &[AuditRecord]) -> Result<Batch, StoreError> {
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
-        let actor = serde_json::to_string(&record.actor)
-            .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))?;
+        let actor = actor_text(record)?;
         rows.push((
             record.seq,
             &record.at,
@@ -242,8 +241,7 @@ fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {
             sql.push('(');
             sql.push_str(&placeholders.join(", "));
             sql.push(')');
-            let actor = serde_json::to_string(&record.actor)
-                .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))?;
+            let actor = actor_text(record)?;
             binds.extend([
                 text(&record.tenant_id),
                 Bind::Int(record.seq),
@@ -260,6 +258,12 @@ fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {
         batch.push(sql, binds);
     }
     Ok(batch)
+}
+
+/// Serializes a record's actor as it is stored.
+fn actor_text(record: &AuditRecord) -> Result<String, StoreError> {
+    serde_json::to_string(&record.actor)
+        .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))
 }
 
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {

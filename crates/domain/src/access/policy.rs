@@ -14,8 +14,8 @@ pub struct AccessPolicy {
     pub id: PolicyId,
     pub version: u32,
     pub who: Who,
-    /// Shared with the entitlements the policy grants, because every user
-    /// it covers holds a copy and the zone and bank lists can be long.
+    /// Scope shared with the entitlements the policy grants, because every
+    /// user it covers keeps a copy and the zone and bank lists can be long.
     pub what: Arc<What>,
     pub how: AssignmentMode,
     /// Maximum number of lockers one user holds under this policy.

@@ -200,7 +200,7 @@ pub(crate) async fn put(
     Ok(Json(describe(&state, slug, &request.settings, &credential)))
 }
 
-/// Builds the answer of both routes: settings, the credential's public part,
+/// Builds the response of both routes: settings, the credential's public part,
 /// the redirect URI to register, and warnings.
 fn describe(
     state: &AppState,

@@ -771,6 +771,7 @@ fn check_client_assertion(
     {
         return None;
     }
+
     let assertion = form.get("client_assertion")?;
     let parts: Vec<&str> = assertion.split('.').collect();
     let [header_part, claims_part, signature_part] = parts[..] else {
@@ -779,12 +780,14 @@ fn check_client_assertion(
     let decode = |part: &str| -> Option<Value> {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
     };
+
     let header = decode(header_part)?;
     let claims = decode(claims_part)?;
     let (public_key, thumbprint) = registered_client_certificate();
     if header["x5t#S256"].as_str() != Some(thumbprint.as_str()) {
         return None;
     }
+
     let signing_input = format!("{header_part}.{claims_part}");
     let signature = URL_SAFE_NO_PAD.decode(signature_part).ok()?;
     let verified = match header["alg"].as_str()? {
@@ -802,6 +805,7 @@ fn check_client_assertion(
             .is_ok(),
         _ => false,
     };
+
     let client_id = claims["iss"].as_str()?.to_string();
     let fresh = claims["exp"].as_i64()? > now() && claims["nbf"].as_i64()? <= now() + 300;
     let jti = claims["jti"].as_str()?.to_string();
@@ -811,12 +815,14 @@ fn check_client_assertion(
         && claims["sub"].as_str() == Some(client_id.as_str())
         && form.get("client_id").is_none_or(|id| *id == client_id)
         && (client_id == CID || client_id == OTHER_CID);
-    // A replayed assertion is refused, as Entra does (AADSTS700025-style).
+
+    // A replayed assertion is rejected: RFC 7523 §3 lets the server keep
+    // each `jti` single-use.
     let unused = shared.lock().assertion_ids.insert(jti);
     (valid && unused).then_some(client_id)
 }
 
-/// The certificate registered with the app: its public key and `x5t#S256`.
+/// Returns the certificate registered with the app: its public key and `x5t#S256`.
 fn registered_client_certificate() -> &'static (rsa::RsaPublicKey, String) {
     static CERTIFICATE: OnceLock<(rsa::RsaPublicKey, String)> = OnceLock::new();
     CERTIFICATE.get_or_init(|| {
