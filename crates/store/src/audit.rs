@@ -266,7 +266,7 @@ fn actor_text(record: &AuditRecord) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Internal(format!("audit actor: {e}")))
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+fn record_from_row(row: &impl crate::rows::Columns) -> Result<AuditRecord, StoreError> {
     let actor: String = row.try_get("actor")?;
     let detail: String = row.try_get("detail")?;
     let seq: i64 = row.try_get("seq")?;

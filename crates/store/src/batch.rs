@@ -1,11 +1,7 @@
-//! Several write statements sent to the database as one request.
-//!
-//! sqlx runs each SQLite connection on its own thread and hands it one query
-//! at a time, so every statement costs a round trip between threads; a
-//! write with six statements spent most of its time there. On SQLite the
-//! statements of a batch are joined into one query string, which sqlx runs
-//! in a single round trip. PostgreSQL's extended protocol takes one
-//! statement per query, so there they run one after another.
+//! Write statements collected for one transaction. On SQLite the write
+//! thread runs them when the transaction next reads or commits; on
+//! PostgreSQL they run at once, one statement per query as its extended
+//! protocol requires.
 
 use sqlx::{Any, Transaction};
 
@@ -30,20 +26,8 @@ impl Batch {
         self.statements.extend(other.statements);
     }
 
-    /// Joins the statements into one query string with anonymous
-    /// placeholders (see [`anonymous_placeholders`]). sqlx runs all of them
-    /// in one call on SQLite, binding each statement's parameters after the
-    /// previous statement's.
-    pub fn into_query(self) -> (String, Vec<Bind>) {
-        let mut text = String::new();
-        let mut binds = Vec::new();
-        for (sql, statement_binds) in self.statements {
-            let (statement, ordered) = anonymous_placeholders(&sql, &statement_binds);
-            text.push_str(&statement);
-            text.push_str(";\n");
-            binds.extend(ordered);
-        }
-        (text, binds)
+    pub fn into_statements(self) -> Vec<(String, Vec<Bind>)> {
+        self.statements
     }
 
     /// Runs the statements one by one, as PostgreSQL's extended protocol requires.
@@ -75,9 +59,9 @@ pub(crate) fn bind_owned(
 /// and returns the binds in the order the placeholders appear, repeating a
 /// value that is used twice. SQLite resolves a named parameter such as `$12`
 /// by a linear search of the statement's parameter names, when the
-/// statement is prepared and again when sqlx binds it, so a multi-row
-/// insert with n named parameters costs O(n²). Anonymous parameters are
-/// bound by position. Lockgate's SQL has no `$` inside string literals, so
+/// statement is prepared and again when a driver binds it by name, so a
+/// multi-row insert with n named parameters costs O(n²). Anonymous
+/// parameters are bound by position. Lockgate's SQL has no `$` inside string literals, so
 /// a plain scan is exact. A placeholder beyond `binds` becomes NULL, as an
 /// unbound parameter is in SQLite.
 pub(crate) fn anonymous_placeholders(sql: &str, binds: &[Bind]) -> (String, Vec<Bind>) {

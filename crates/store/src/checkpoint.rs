@@ -45,20 +45,10 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok(());
         }
-        let writer = self.writer.clone();
-        self.run_write(move || async move {
-            let mut conn = writer.acquire().await?;
-            let short = format!("PRAGMA busy_timeout = {READER_WAIT_MS}");
-            sqlx::query(sqlx::AssertSqlSafe(short))
-                .execute(&mut *conn)
-                .await?;
-            let checkpointed = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .execute(&mut *conn)
-                .await;
-            let usual = format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}");
-            sqlx::query(sqlx::AssertSqlSafe(usual))
-                .execute(&mut *conn)
-                .await?;
+        self.run_write(|| async {
+            crate::lite::execute_plain(&format!("PRAGMA busy_timeout = {READER_WAIT_MS}"))?;
+            let checkpointed = crate::lite::execute_plain("PRAGMA wal_checkpoint(RESTART)");
+            crate::lite::execute_plain(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))?;
             checkpointed?;
             Ok(())
         })

@@ -175,12 +175,17 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     let writer = sqlite_pool(&url, 1, pragmas.clone()).await?;
     // WAL mode is a property of the file; set it once before readers open.
     sqlx::query("SELECT 1").execute(&writer).await?;
-    let reader = sqlite_pool(&url, options.max_connections.unwrap_or(4).max(2), pragmas).await?;
+    let reader = sqlite_pool(
+        &url,
+        options.max_connections.unwrap_or(4).max(2),
+        pragmas.clone(),
+    )
+    .await?;
     let store = Store {
         backend: Backend::Sqlite,
         reader,
         writer,
-        write_thread: Some(crate::writer::WriteThread::start()?),
+        write_thread: Some(crate::writer::WriteThread::start(path, pragmas)?),
         credential_cache: Default::default(),
         audit_heads: Default::default(),
     };

@@ -452,8 +452,8 @@ impl TenantStore {
             binds.extend(chunk.iter().map(|id| text(*id)));
             for row in tx.write_returning(sql, binds).await? {
                 inserted.push((
-                    row.try_get::<String, _>("member_id")?,
-                    row.try_get::<String, _>("member_kind")?,
+                    row.try_get::<String>("member_id")?,
+                    row.try_get::<String>("member_kind")?,
                 ));
             }
         }
@@ -496,8 +496,8 @@ impl TenantStore {
             binds.extend(chunk.iter().map(text));
             for row in tx.write_returning(sql, binds).await? {
                 removed.push((
-                    row.try_get::<String, _>("member_id")?,
-                    row.try_get::<String, _>("member_kind")?,
+                    row.try_get::<String>("member_id")?,
+                    row.try_get::<String>("member_kind")?,
                 ));
             }
         }

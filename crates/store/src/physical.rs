@@ -26,7 +26,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::audit::{AuditDraft, append_in};
 use crate::batch::{Batch, text};
@@ -369,7 +368,7 @@ const LOCKER_FROM: &str = "FROM lockers l \
      JOIN banks b ON b.tenant_id = l.tenant_id AND b.id = l.bank_id \
      JOIN zones z ON z.tenant_id = b.tenant_id AND z.id = b.zone_id";
 
-fn locker_from_row(row: &AnyRow) -> Result<LockerRecord, StoreError> {
+fn locker_from_row(row: &impl crate::rows::Columns) -> Result<LockerRecord, StoreError> {
     let id: String = row.try_get("id")?;
     let stored = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
     let corrupt = |column: &str, value: &str| {

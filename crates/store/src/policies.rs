@@ -97,7 +97,7 @@ impl TenantStore {
                 vec![text(&self.tenant_id), text(&change.id)],
             )
             .await?
-            .map(|row| row.try_get::<Option<i64>, _>("version"))
+            .map(|row| row.try_get::<Option<i64>>("version"))
             .transpose()?
             .flatten();
         if change.expected_version != current {

@@ -4,7 +4,6 @@ use lockgate_scim::filter::{AttrRef, Filter};
 use lockgate_scim::schema::ResourceKind;
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::batch::bind_owned;
 use crate::filter_sql::{self, Bind, SqlBuilder};
@@ -60,7 +59,9 @@ pub struct MemberRow {
     pub display: Option<String>,
 }
 
-pub(crate) fn resource_from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
+pub(crate) fn resource_from_row(
+    row: &impl crate::rows::Columns,
+) -> Result<StoredResource, StoreError> {
     let document: String = row.try_get("document")?;
     Ok(StoredResource {
         id: row.try_get("id")?,

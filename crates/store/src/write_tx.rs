@@ -1,18 +1,15 @@
-//! A write transaction that costs as few round trips as the backend allows.
+//! A write transaction on either backend.
 //!
-//! On SQLite every statement is a round trip to the thread sqlx runs the
-//! connection on, and those round trips, not SQLite itself, were most of
-//! the cost of a SCIM write. Here `BEGIN`, the buffered writes and `COMMIT`
-//! travel together: a user create is one round trip and a user update two
-//! (the read, then everything else). This is safe because all SQLite writes
-//! run one at a time on the write thread with the one writer connection, so
-//! nothing can change a row between a read and the writes that follow it.
+//! On SQLite, transactions run one at a time on the write thread, which
+//! calls SQLite directly through its own connection (see `lite`). Writes
+//! wait in a buffer until the next read or the commit, so a write that breaks
+//! a constraint fails at that read or commit, which is where callers look
+//! for the error. `BEGIN IMMEDIATE` is sent only before the first write, so
+//! a job that only reads opens no transaction.
 //!
 //! On PostgreSQL, where several connections and nodes write at once, each
 //! statement runs at once inside a real transaction.
 
-use sqlx::any::AnyRow;
-use sqlx::pool::PoolConnection;
 use sqlx::{Any, Transaction};
 
 use lockgate_domain::audit::AuditRecord;
@@ -20,6 +17,8 @@ use lockgate_domain::audit::AuditRecord;
 use crate::audit::HeadCache;
 use crate::batch::{Batch, bind_owned};
 use crate::filter_sql::Bind;
+use crate::lite;
+use crate::rows::TxRow;
 use crate::{Backend, Store};
 
 pub(crate) enum WriteTx {
@@ -28,7 +27,6 @@ pub(crate) enum WriteTx {
 }
 
 pub(crate) struct SqliteTx {
-    conn: Option<PoolConnection<Any>>,
     /// Whether `BEGIN` has been sent, so the connection is inside a transaction.
     began: bool,
     pending: Batch,
@@ -38,14 +36,14 @@ pub(crate) struct SqliteTx {
 }
 
 impl Drop for SqliteTx {
-    /// Closes the connection when a transaction is still open (after an
-    /// error or a dropped future), because SQLite then rolls it back and the
-    /// pool never hands out a connection inside a stale transaction.
+    /// Rolls back a transaction that is still open (after an error or a
+    /// dropped future), so the next job starts on a clean connection.
     fn drop(&mut self) {
         if self.began
-            && let Some(conn) = self.conn.take()
+            && lite::in_transaction()
+            && let Err(e) = lite::execute_plain("ROLLBACK")
         {
-            drop(conn.detach());
+            tracing::error!(error = %e, "rolling back an SQLite write transaction failed");
         }
         // Rolled back or abandoned: the cached heads may no longer match.
         for record in self.staged_heads.drain(..) {
@@ -58,7 +56,6 @@ impl WriteTx {
     pub async fn begin(store: &Store) -> Result<WriteTx, sqlx::Error> {
         Ok(match store.backend {
             Backend::Sqlite => WriteTx::Sqlite(SqliteTx {
-                conn: Some(store.writer.acquire().await?),
                 began: false,
                 pending: Batch::default(),
                 heads: store.audit_heads.clone(),
@@ -68,14 +65,13 @@ impl WriteTx {
         })
     }
 
-    /// Runs a read and returns its rows. On SQLite, buffered writes are
-    /// sent first in the same round trip, opening the transaction if they
-    /// are the first.
+    /// Runs a read and returns its rows. On SQLite, buffered writes run
+    /// first, opening the transaction if they are the first.
     pub async fn fetch_all(
         &mut self,
         sql: impl Into<String>,
         binds: Vec<Bind>,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    ) -> Result<Vec<TxRow>, sqlx::Error> {
         self.run_returning(sql.into(), binds, false).await
     }
 
@@ -85,7 +81,7 @@ impl WriteTx {
         &mut self,
         sql: impl Into<String>,
         binds: Vec<Bind>,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    ) -> Result<Vec<TxRow>, sqlx::Error> {
         self.run_returning(sql.into(), binds, true).await
     }
 
@@ -94,19 +90,20 @@ impl WriteTx {
         sql: String,
         binds: Vec<Bind>,
         writes: bool,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    ) -> Result<Vec<TxRow>, sqlx::Error> {
         match self {
-            WriteTx::Postgres(tx) => {
-                bind_owned(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
-                    .fetch_all(&mut **tx)
-                    .await
-            }
+            WriteTx::Postgres(tx) => Ok(bind_owned(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(TxRow::Pool)
+                .collect()),
             WriteTx::Sqlite(tx) => {
-                let (text, all_binds) = tx.take_pending(Some((sql, binds)), writes, false);
-                let conn = tx.conn.as_mut().expect("connection held until commit");
-                bind_owned(one_off(text), all_binds)
-                    .fetch_all(&mut **conn)
-                    .await
+                tx.flush(writes)?;
+                Ok(lite::query(&sql, &binds)?
+                    .into_iter()
+                    .map(TxRow::Lite)
+                    .collect())
             }
         }
     }
@@ -115,7 +112,7 @@ impl WriteTx {
         &mut self,
         sql: impl Into<String>,
         binds: Vec<Bind>,
-    ) -> Result<Option<AnyRow>, sqlx::Error> {
+    ) -> Result<Option<TxRow>, sqlx::Error> {
         Ok(self.fetch_all(sql, binds).await?.into_iter().next())
     }
 
@@ -172,20 +169,16 @@ impl WriteTx {
         }
     }
 
-    /// Sends what is buffered and commits.
+    /// Runs what is buffered and commits.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             WriteTx::Postgres(tx) => tx.commit().await,
             WriteTx::Sqlite(mut tx) => {
-                if tx.pending.is_empty() && !tx.began {
-                    return Ok(());
+                tx.flush(false)?;
+                if tx.began {
+                    lite::execute_plain("COMMIT")?;
+                    tx.began = false;
                 }
-                let (text, binds) = tx.take_pending(None, false, true);
-                let conn = tx.conn.as_mut().expect("connection held until commit");
-                bind_owned(one_off(text), binds)
-                    .execute(&mut **conn)
-                    .await?;
-                tx.began = false;
                 for record in tx.staged_heads.drain(..) {
                     tx.heads.set(record);
                 }
@@ -200,9 +193,8 @@ impl WriteTx {
             WriteTx::Postgres(tx) => tx.rollback().await,
             WriteTx::Sqlite(mut tx) => {
                 if tx.began {
-                    let conn = tx.conn.as_mut().expect("connection held until commit");
-                    sqlx::query("ROLLBACK").execute(&mut **conn).await?;
                     tx.began = false;
+                    lite::execute_plain("ROLLBACK")?;
                 }
                 Ok(())
             }
@@ -211,34 +203,17 @@ impl WriteTx {
 }
 
 impl SqliteTx {
-    /// Joins `BEGIN` (when writes are pending and the transaction is not
-    /// open), the pending writes, `statement` and `COMMIT` into one query.
-    fn take_pending(
-        &mut self,
-        statement: Option<(String, Vec<Bind>)>,
-        statement_writes: bool,
-        commit: bool,
-    ) -> (String, Vec<Bind>) {
-        let mut batch = Batch::default();
-        if !self.began && (!self.pending.is_empty() || statement_writes) {
-            batch.push("BEGIN IMMEDIATE", Vec::new());
+    /// Runs the buffered writes, after `BEGIN IMMEDIATE` when they (or the
+    /// statement that follows, when `next_writes`) are the transaction's
+    /// first.
+    fn flush(&mut self, next_writes: bool) -> Result<(), sqlx::Error> {
+        if !self.began && (!self.pending.is_empty() || next_writes) {
+            lite::execute_plain("BEGIN IMMEDIATE")?;
             self.began = true;
         }
-        batch.extend(std::mem::take(&mut self.pending));
-        if let Some((sql, binds)) = statement {
-            batch.push(sql, binds);
+        for (sql, binds) in std::mem::take(&mut self.pending).into_statements() {
+            lite::execute(&sql, &binds)?;
         }
-        if commit && self.began {
-            batch.push("COMMIT", Vec::new());
-        }
-        batch.into_query()
+        Ok(())
     }
-}
-
-/// Builds the query for a joined batch and keeps it out of sqlx's statement
-/// cache. The text of a batch differs from one transaction to the next, so
-/// caching it would push reused statements out of the cache and hold memory
-/// for statements that never run again.
-fn one_off(text: String) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
-    sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false)
 }

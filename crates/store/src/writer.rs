@@ -1,12 +1,10 @@
 //! The SQLite write thread.
 //!
-//! SQLite allows one writer at a time, and every statement is a round trip
-//! to the thread sqlx runs the connection on. When write transactions ran
-//! on the shared async runtime, each round trip's continuation queued behind
-//! HTTP work, and the single writer connection sat idle most of the time
-//! while requests waited for it. Write transactions now run one after
-//! another on a thread of their own, so their continuations are polled
-//! as soon as the database returns.
+//! SQLite allows one writer at a time. When write transactions ran on the
+//! shared async runtime, each statement's continuation queued behind HTTP
+//! work, and the writer sat idle while requests waited for it. Write
+//! transactions now run one after another on a thread of their own, which
+//! owns the write connection (see `lite`) and calls SQLite directly.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,7 +21,9 @@ pub(crate) struct WriteThread {
 }
 
 impl WriteThread {
-    pub fn start() -> Result<WriteThread, StoreError> {
+    /// Starts the thread and opens its connection to the database at
+    /// `path` with `pragmas`.
+    pub fn start(path: String, pragmas: String) -> Result<WriteThread, StoreError> {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -31,9 +31,16 @@ impl WriteThread {
             .map_err(|e| {
                 StoreError::Config(format!("cannot start the SQLite write thread: {e}"))
             })?;
+        let (opened, open_result) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("lockgate-sqlite-writer".into())
             .spawn(move || {
+                let result = crate::lite::open(&path, &pragmas);
+                let failed = result.is_err();
+                let _ = opened.send(result);
+                if failed {
+                    return;
+                }
                 runtime.block_on(async move {
                     while let Some(job) = queue.recv().await {
                         // A job runs as a task, so a panic in it fails that
@@ -44,10 +51,15 @@ impl WriteThread {
                         }
                     }
                 });
+                crate::lite::close();
             })
             .map_err(|e| {
                 StoreError::Config(format!("cannot start the SQLite write thread: {e}"))
             })?;
+        open_result
+            .recv()
+            .map_err(|_| StoreError::Config("the SQLite write thread did not start".into()))?
+            .map_err(StoreError::Config)?;
         Ok(WriteThread { jobs })
     }
 

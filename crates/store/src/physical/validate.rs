@@ -8,7 +8,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use lockgate_domain::access::model::{LockerKind, LockerSize};
-use sqlx::Row;
 
 use super::{PhysicalImport, ProblemKind, RowProblem, RowRef, WriteMode, parse_enum};
 use crate::batch::text;
@@ -103,7 +102,7 @@ async fn select_in<'a>(
     select: &str,
     column: &str,
     values: impl Iterator<Item = &'a str>,
-) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+) -> Result<Vec<crate::rows::TxRow>, sqlx::Error> {
     let values: Vec<&str> = values.collect::<BTreeSet<_>>().into_iter().collect();
     let mut rows = Vec::new();
     for chunk in values.chunks(IDS_PER_QUERY) {
