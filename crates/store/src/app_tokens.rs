@@ -54,6 +54,7 @@ fn json_list(items: &[String]) -> String {
 impl Store {
     pub async fn create_app_code(&self, code: &AppCode) -> Result<Secret, StoreError> {
         let secret = Secret::generate(CODE_PREFIX);
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO app_codes (code_hash, tenant_id, user_id, redirect_uri, code_challenge, auth_contexts, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -76,6 +77,7 @@ impl Store {
         tenant_id: &str,
         code: &str,
     ) -> Result<Option<AppCode>, StoreError> {
+        let _turn = self.write_turn().await?;
         let row = sqlx::query(
             "DELETE FROM app_codes WHERE code_hash = $1 AND tenant_id = $2 \
              RETURNING tenant_id, user_id, redirect_uri, code_challenge, auth_contexts, created_at",
@@ -112,6 +114,7 @@ impl Store {
         let refresh = Secret::generate(REFRESH_PREFIX);
         let family = family_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string);
         let access_expires_at = timestamp::format(now + access_lifetime);
+        let _turn = self.write_turn().await?;
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO user_tokens (id, tenant_id, user_id, token_hash, created_at, expires_at) \
@@ -176,6 +179,7 @@ impl Store {
         if revoked.is_some() || expires_at <= now {
             return Ok(RefreshOutcome::Invalid);
         }
+        let _turn = self.write_turn().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL",
         )
@@ -205,6 +209,7 @@ impl Store {
     }
 
     async fn revoke_refresh_family(&self, tenant_id: &str, family: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND family_id = $3 AND revoked_at IS NULL",
         )

@@ -85,6 +85,11 @@ impl HeadCache {
             .insert(record.tenant_id.clone(), record);
     }
 
+    /// Forgets every cached head, after a group of writes failed.
+    pub(crate) fn clear(&self) {
+        self.0.lock().expect("audit head lock").clear();
+    }
+
     pub(crate) fn forget(&self, tenant_id: &str) {
         self.0.lock().expect("audit head lock").remove(tenant_id);
     }

@@ -45,7 +45,7 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok(());
         }
-        self.run_write(|| async {
+        self.run_alone(|| async {
             crate::lite::execute_plain(&format!("PRAGMA busy_timeout = {READER_WAIT_MS}"))?;
             let checkpointed = crate::lite::execute_plain("PRAGMA wal_checkpoint(RESTART)");
             crate::lite::execute_plain(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))?;

@@ -181,13 +181,15 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         pragmas.clone(),
     )
     .await?;
+    let audit_heads = crate::audit::HeadCache::default();
+    let write_thread = crate::writer::WriteThread::start(path, pragmas, audit_heads.clone())?;
     let store = Store {
         backend: Backend::Sqlite,
         reader,
         writer,
-        write_thread: Some(crate::writer::WriteThread::start(path, pragmas)?),
+        write_thread: Some(write_thread),
         credential_cache: Default::default(),
-        audit_heads: Default::default(),
+        audit_heads,
     };
     tokio::spawn(checkpoint_periodically(store.clone()));
     Ok(store)

@@ -9,11 +9,20 @@
 //! directly. The connection lives in a thread-local, so only code running
 //! on the write thread can reach it.
 //!
+//! Transactions that arrive while one runs are committed together (a group
+//! commit): the write thread opens one SQLite transaction for the group and
+//! each job's transaction becomes a savepoint in it. A commit writes every
+//! page it changed to the write-ahead log, and SCIM writes of one burst
+//! change many of the same pages (index interior pages, the tails of the
+//! event and log tables), so a group writes each such page once. A job that
+//! fails rolls back to its savepoint and leaves the others in the group
+//! alone. Its caller hears of the outcome only after the group commits.
+//!
 //! Errors are returned as `sqlx::Error`, with constraint violations kept
 //! recognisable, so that the callers handle both backends alike.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use rusqlite::types::Value;
@@ -28,8 +37,89 @@ use crate::filter_sql::Bind;
 /// rusqlite's default of 16.
 const STATEMENT_CACHE: usize = 256;
 
+/// The savepoint that stands for one job's transaction inside a group.
+const SAVEPOINT: &str = "lockgate_job";
+
 thread_local! {
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    static GROUP: Cell<Group> = const { Cell::new(Group::Off) };
+}
+
+/// The group commit state of the write thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// Each transaction commits on its own.
+    Off,
+    /// Transactions become savepoints; `began` tells whether the group's
+    /// own transaction is open, and `lost` that SQLite ended it early (it
+    /// rolls back the whole transaction on some errors, such as a full
+    /// disk), so the group must report failure.
+    On { began: bool, lost: bool },
+}
+
+/// Starts collecting transactions into a group.
+pub(crate) fn start_group() {
+    GROUP.set(Group::On {
+        began: false,
+        lost: false,
+    });
+}
+
+/// Commits the group's transaction, if any job opened it, and stops
+/// grouping. An error means none of the group's writes were stored.
+pub(crate) fn finish_group() -> Result<(), String> {
+    let group = GROUP.replace(Group::Off);
+    let Group::On { began, lost } = group else {
+        return Ok(());
+    };
+    if !began {
+        return Ok(());
+    }
+    if lost || !in_transaction() {
+        return Err("SQLite rolled back the transaction of a group of writes".into());
+    }
+    execute_plain("COMMIT").map_err(|e| {
+        if in_transaction() {
+            let _ = execute_plain("ROLLBACK");
+        }
+        format!("committing a group of writes failed: {e}")
+    })
+}
+
+/// Opens a job's transaction: a savepoint inside the group's transaction
+/// while grouping, else `BEGIN IMMEDIATE`.
+pub(crate) fn begin() -> Result<(), sqlx::Error> {
+    match GROUP.get() {
+        Group::Off => execute_plain("BEGIN IMMEDIATE"),
+        Group::On { began, lost } => {
+            if !in_transaction() {
+                // No job of the group has written yet, or SQLite ended the
+                // group's transaction, which loses the writes before it.
+                execute_plain("BEGIN IMMEDIATE")?;
+                GROUP.set(Group::On {
+                    began: true,
+                    lost: lost || began,
+                });
+            }
+            execute_plain(&format!("SAVEPOINT {SAVEPOINT}"))
+        }
+    }
+}
+
+/// Ends a job's transaction, keeping its writes.
+pub(crate) fn commit() -> Result<(), sqlx::Error> {
+    match GROUP.get() {
+        Group::Off => execute_plain("COMMIT"),
+        Group::On { .. } => execute_plain(&format!("RELEASE {SAVEPOINT}")),
+    }
+}
+
+/// Ends a job's transaction, dropping its writes.
+pub(crate) fn rollback() -> Result<(), sqlx::Error> {
+    match GROUP.get() {
+        Group::Off => execute_plain("ROLLBACK"),
+        Group::On { .. } => execute_plain(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}")),
+    }
 }
 
 /// Opens this thread's write connection on the database at `path` and
@@ -90,10 +180,7 @@ pub(crate) fn query(sql: &str, binds: &[Bind]) -> Result<Vec<LiteRow>, sqlx::Err
         let (text, ordered) = anonymous_placeholders(sql, binds);
         let mut statement = connection.prepare_cached(&text)?;
         bind_all(&mut statement, ordered)?;
-        let columns: Arc<[String]> = statement
-            .column_names()
-            .map(str::to_string)
-            .collect();
+        let columns: Arc<[String]> = statement.column_names().map(str::to_string).collect();
         let width = columns.len();
         let mut rows = statement.raw_query();
         let mut out = Vec::new();

@@ -122,6 +122,7 @@ impl Store {
             last_seen_at: timestamp::format(now),
             expires_at: timestamp::format(now + new.lifetime),
         };
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, tenant_id, principal, user_id, display_name, roles, auth_contexts, \
              idp_session, logout_hint, csrf_token, created_at, last_seen_at, expires_at) \
@@ -172,6 +173,7 @@ impl Store {
             return Ok(None);
         }
         if record.last_seen_at <= timestamp::format(now - time::Duration::minutes(1)) {
+            let _turn = self.write_turn().await?;
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                 .bind(&now_text)
                 .bind(&hash)
@@ -188,6 +190,7 @@ impl Store {
     }
 
     async fn delete_session_hash(&self, hash: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(hash)
             .execute(&self.writer)
@@ -202,6 +205,7 @@ impl Store {
         tenant_id: &str,
         sid: &str,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let result = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND idp_session = $2")
             .bind(tenant_id)
             .bind(sid)
@@ -216,6 +220,7 @@ impl Store {
         tenant_id: &str,
         user_id: &str,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let result = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
             .bind(tenant_id)
             .bind(user_id)
@@ -230,6 +235,7 @@ impl Store {
         state: &str,
         pending: &PendingSignIn,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO pending_sign_ins (state_hash, tenant_id, browser_hash, pending, return_to, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -254,10 +260,12 @@ impl Store {
         max_age: time::Duration,
     ) -> Result<Option<PendingSignIn>, StoreError> {
         let oldest = timestamp::format(OffsetDateTime::now_utc() - max_age);
+        let _turn = self.write_turn().await?;
         sqlx::query("DELETE FROM pending_sign_ins WHERE created_at < $1")
             .bind(&oldest)
             .execute(&self.writer)
             .await?;
+        let _turn = self.write_turn().await?;
         let row = sqlx::query(
             "DELETE FROM pending_sign_ins WHERE state_hash = $1 \
              RETURNING tenant_id, browser_hash, pending, return_to, created_at",
@@ -286,6 +294,7 @@ impl Store {
         settings: &Value,
         client_credential: &Secret,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO identity_connections (tenant_id, settings, client_credential, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
@@ -321,6 +330,7 @@ impl Store {
 
     /// Records that a user signed in now.
     pub async fn record_sign_in(&self, tenant_id: &str, user_id: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO user_sign_ins (tenant_id, user_id, last_at) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_at = excluded.last_at",
@@ -355,6 +365,7 @@ impl Store {
         password_hash: &str,
         totp_secret: &str,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         let result = sqlx::query(
             "INSERT INTO break_glass_accounts (tenant_id, username, password_hash, totp_secret, failures, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5)",
@@ -411,6 +422,7 @@ impl Store {
         locked_until: Option<&str>,
         totp_step: Option<i64>,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "UPDATE break_glass_accounts SET failures = $1, locked_until = $2, \
              last_totp_step = COALESCE($3, last_totp_step) WHERE tenant_id = $4 AND username = $5",

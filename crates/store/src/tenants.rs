@@ -29,6 +29,7 @@ impl Store {
             slug: slug.clone(),
             created_at: timestamp::now(),
         };
+        let _turn = self.write_turn().await?;
         let result = sqlx::query("INSERT INTO tenants (id, slug, created_at) VALUES ($1, $2, $3)")
             .bind(&tenant.id)
             .bind(tenant.slug.as_str())
@@ -84,6 +85,7 @@ impl Store {
         tenant_id: &str,
         settings: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
             .bind(settings.to_string())
             .bind(tenant_id)

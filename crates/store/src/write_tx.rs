@@ -5,7 +5,9 @@
 //! wait in a buffer until the next read or the commit, so a write that breaks
 //! a constraint fails at that read or commit, which is where callers look
 //! for the error. `BEGIN IMMEDIATE` is sent only before the first write, so
-//! a job that only reads opens no transaction.
+//! a job that only reads opens no transaction. Several jobs' transactions
+//! may share one SQLite commit (see `lite`); the audit heads a transaction
+//! leaves are cached when it ends and forgotten if its group fails.
 //!
 //! On PostgreSQL, where several connections and nodes write at once, each
 //! statement runs at once inside a real transaction.
@@ -41,7 +43,7 @@ impl Drop for SqliteTx {
     fn drop(&mut self) {
         if self.began
             && lite::in_transaction()
-            && let Err(e) = lite::execute_plain("ROLLBACK")
+            && let Err(e) = lite::rollback()
         {
             tracing::error!(error = %e, "rolling back an SQLite write transaction failed");
         }
@@ -176,7 +178,7 @@ impl WriteTx {
             WriteTx::Sqlite(mut tx) => {
                 tx.flush(false)?;
                 if tx.began {
-                    lite::execute_plain("COMMIT")?;
+                    lite::commit()?;
                     tx.began = false;
                 }
                 for record in tx.staged_heads.drain(..) {
@@ -194,7 +196,7 @@ impl WriteTx {
             WriteTx::Sqlite(mut tx) => {
                 if tx.began {
                     tx.began = false;
-                    lite::execute_plain("ROLLBACK")?;
+                    lite::rollback()?;
                 }
                 Ok(())
             }
@@ -208,7 +210,7 @@ impl SqliteTx {
     /// first.
     fn flush(&mut self, next_writes: bool) -> Result<(), sqlx::Error> {
         if !self.began && (!self.pending.is_empty() || next_writes) {
-            lite::execute_plain("BEGIN IMMEDIATE")?;
+            lite::begin()?;
             self.began = true;
         }
         for (sql, binds) in std::mem::take(&mut self.pending).into_statements() {

@@ -5,6 +5,12 @@
 //! work, and the writer sat idle while requests waited for it. Write
 //! transactions now run one after another on a thread of their own, which
 //! owns the write connection (see `lite`) and calls SQLite directly.
+//!
+//! Jobs queued while one runs join its group and share its commit, up to
+//! [`MAX_GROUP`] jobs; each caller gets its result once the group has
+//! committed. A few jobs run alone, outside any group: a checkpoint, which
+//! SQLite refuses inside a transaction, and a turn for writes through
+//! sqlx's writer pool, which would wait on the group's lock.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,8 +18,23 @@ use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
+use crate::audit::HeadCache;
+use crate::lite;
 
-type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+/// Jobs per group at most, which bounds how long the first job of a
+/// group waits for its commit.
+const MAX_GROUP: usize = 32;
+
+/// Hands a job's result to its caller, given the outcome of the group's
+/// commit (an error message when the group failed).
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
+type Work = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Deliver> + Send>> + Send>;
+
+enum Job {
+    Grouped(Work),
+    Alone(Work),
+}
 
 #[derive(Clone)]
 pub(crate) struct WriteThread {
@@ -22,9 +43,13 @@ pub(crate) struct WriteThread {
 
 impl WriteThread {
     /// Starts the thread and opens its connection to the database at
-    /// `path` with `pragmas`.
-    pub fn start(path: String, pragmas: String) -> Result<WriteThread, StoreError> {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+    /// `path` with `pragmas`. `heads` is forgotten when a group fails.
+    pub fn start(
+        path: String,
+        pragmas: String,
+        heads: HeadCache,
+    ) -> Result<WriteThread, StoreError> {
+        let (jobs, queue) = mpsc::unbounded_channel::<Job>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -35,23 +60,14 @@ impl WriteThread {
         std::thread::Builder::new()
             .name("lockgate-sqlite-writer".into())
             .spawn(move || {
-                let result = crate::lite::open(&path, &pragmas);
+                let result = lite::open(&path, &pragmas);
                 let failed = result.is_err();
                 let _ = opened.send(result);
                 if failed {
                     return;
                 }
-                runtime.block_on(async move {
-                    while let Some(job) = queue.recv().await {
-                        // A job runs as a task, so a panic in it fails that
-                        // write alone instead of ending the thread, and with
-                        // it every later write.
-                        if let Err(e) = tokio::spawn(job()).await {
-                            tracing::error!(error = %e, "a write transaction panicked");
-                        }
-                    }
-                });
-                crate::lite::close();
+                runtime.block_on(serve(queue, heads));
+                lite::close();
             })
             .map_err(|e| {
                 StoreError::Config(format!("cannot start the SQLite write thread: {e}"))
@@ -63,25 +79,144 @@ impl WriteThread {
         Ok(WriteThread { jobs })
     }
 
-    /// Runs `job` on the write thread and returns its result.
+    /// Runs `job` on the write thread, in a group, and returns its result
+    /// once the group has committed.
     pub async fn run<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit(job, Job::Grouped).await
+    }
+
+    /// Runs `job` on the write thread outside any group.
+    pub async fn run_alone<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(job, Job::Alone).await
+    }
+
+    async fn submit<T, F, Fut>(&self, job: F, kind: fn(Work) -> Job) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, result) = oneshot::channel();
-        let job: Job = Box::new(move || {
+        let work: Work = Box::new(move || {
             Box::pin(async move {
-                let _ = reply.send(job().await);
+                let outcome = job().await;
+                let deliver: Deliver = Box::new(move |group_failure| {
+                    let outcome = match (outcome, group_failure) {
+                        (Ok(_), Some(message)) => Err(StoreError::Internal(message.to_string())),
+                        (outcome, _) => outcome,
+                    };
+                    let _ = reply.send(outcome);
+                });
+                deliver
             })
         });
         self.jobs
-            .send(job)
+            .send(kind(work))
             .map_err(|_| StoreError::Config("the SQLite write thread has stopped".into()))?;
         result.await.map_err(|_| {
             StoreError::Internal("the write transaction panicked; see the server log".into())
         })?
+    }
+}
+
+async fn serve(mut queue: mpsc::UnboundedReceiver<Job>, heads: HeadCache) {
+    let mut next = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let work = match job {
+            Job::Alone(work) => {
+                if let Some(deliver) = perform(work).await {
+                    deliver(None);
+                }
+                continue;
+            }
+            Job::Grouped(work) => work,
+        };
+        lite::start_group();
+        let mut delivers = Vec::new();
+        delivers.extend(perform(work).await);
+        for _ in 1..MAX_GROUP {
+            match queue.try_recv() {
+                Ok(Job::Grouped(work)) => delivers.extend(perform(work).await),
+                Ok(alone) => {
+                    next = Some(alone);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let failure = lite::finish_group().err();
+        if let Some(message) = &failure {
+            tracing::error!(error = %message, "a group of SQLite writes was not stored");
+            heads.clear();
+        }
+        for deliver in delivers {
+            deliver(failure.as_deref());
+        }
+    }
+}
+
+/// Runs one job as a task, so a panic in it fails that write alone
+/// instead of ending the thread, and with it every later write. A
+/// panicked job's transaction is rolled back when its future is dropped.
+async fn perform(work: Work) -> Option<Deliver> {
+    match tokio::spawn(work()).await {
+        Ok(deliver) => Some(deliver),
+        Err(e) => {
+            tracing::error!(error = %e, "a write transaction panicked");
+            None
+        }
+    }
+}
+
+/// The write thread held idle while its holder writes through sqlx's
+/// writer pool. Dropping it lets the thread go on.
+pub(crate) struct WriteTurn {
+    _done: oneshot::Sender<()>,
+}
+
+impl WriteThread {
+    /// Waits until the write thread has committed what came before and
+    /// holds it idle until the returned turn is dropped.
+    async fn turn(&self) -> Result<WriteTurn, StoreError> {
+        let (started, start) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel::<()>();
+        let thread = self.clone();
+        let wait = async move {
+            thread
+                .run_alone(move || async move {
+                    let _ = started.send(());
+                    // Ends when the turn is dropped, which closes the channel.
+                    let _ = finished.await;
+                    Ok(())
+                })
+                .await
+        };
+        tokio::spawn(async move {
+            if let Err(e) = wait.await {
+                tracing::error!(error = %e, "a write turn failed");
+            }
+        });
+        start
+            .await
+            .map_err(|_| StoreError::Config("the SQLite write thread has stopped".into()))?;
+        Ok(WriteTurn { _done: done })
     }
 }
 
@@ -97,6 +232,31 @@ impl crate::Store {
         match &self.write_thread {
             Some(thread) => thread.run(job).await,
             None => job().await,
+        }
+    }
+
+    /// Runs a job on the write thread outside any group (SQLite only; on
+    /// PostgreSQL it runs directly).
+    pub(crate) async fn run_alone<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.write_thread {
+            Some(thread) => thread.run_alone(job).await,
+            None => job().await,
+        }
+    }
+
+    /// On SQLite, takes the write thread's turn for a write through sqlx's
+    /// writer pool, so that write neither waits on a group's lock nor
+    /// races the thread. Hold the turn until the write has committed. On
+    /// PostgreSQL there is nothing to wait for.
+    pub(crate) async fn write_turn(&self) -> Result<Option<WriteTurn>, StoreError> {
+        match &self.write_thread {
+            Some(thread) => thread.turn().await.map(Some),
+            None => Ok(None),
         }
     }
 }
