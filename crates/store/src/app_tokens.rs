@@ -54,7 +54,7 @@ fn json_list(items: &[String]) -> String {
 impl Store {
     pub async fn create_app_code(&self, code: &AppCode) -> Result<Secret, StoreError> {
         let secret = Secret::generate(CODE_PREFIX);
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO app_codes (code_hash, tenant_id, user_id, redirect_uri, code_challenge, auth_contexts, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -68,6 +68,7 @@ impl Store {
         .bind(&code.created_at)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(secret)
     }
 
@@ -77,7 +78,7 @@ impl Store {
         tenant_id: &str,
         code: &str,
     ) -> Result<Option<AppCode>, StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let row = sqlx::query(
             "DELETE FROM app_codes WHERE code_hash = $1 AND tenant_id = $2 \
              RETURNING tenant_id, user_id, redirect_uri, code_challenge, auth_contexts, created_at",
@@ -86,6 +87,7 @@ impl Store {
         .bind(tenant_id)
         .fetch_optional(&self.writer)
         .await?;
+        drop(turn);
         let Some(row) = row else { return Ok(None) };
         let contexts: String = row.try_get("auth_contexts")?;
         Ok(Some(AppCode {
@@ -114,7 +116,7 @@ impl Store {
         let refresh = Secret::generate(REFRESH_PREFIX);
         let family = family_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string);
         let access_expires_at = timestamp::format(now + access_lifetime);
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO user_tokens (id, tenant_id, user_id, token_hash, created_at, expires_at) \
@@ -142,6 +144,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        drop(turn);
         Ok(AppTokens {
             access_hash: access.hash(),
             access_token: access,
@@ -179,7 +182,7 @@ impl Store {
         if revoked.is_some() || expires_at <= now {
             return Ok(RefreshOutcome::Invalid);
         }
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND tenant_id = $3 AND used_at IS NULL",
         )
@@ -188,6 +191,7 @@ impl Store {
         .bind(tenant_id)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         if claimed.rows_affected() == 0 {
             self.revoke_refresh_family(tenant_id, &family).await?;
             return Ok(RefreshOutcome::Reused);
@@ -209,7 +213,7 @@ impl Store {
     }
 
     async fn revoke_refresh_family(&self, tenant_id: &str, family: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND family_id = $3 AND revoked_at IS NULL",
         )
@@ -218,6 +222,7 @@ impl Store {
         .bind(family)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(())
     }
 }

@@ -187,7 +187,7 @@ async fn seal_and_insert(
     }
     let last = sealed.last().map(|record| record.seq);
     let insert = match backend {
-        Backend::Sqlite => insert_json(tenant_id, &sealed)?,
+        Backend::Sqlite => insert_each(&sealed)?,
         Backend::Postgres => insert_batch(&sealed)?,
     };
     tx.write(insert).await?;
@@ -197,36 +197,19 @@ async fn seal_and_insert(
     Ok(last)
 }
 
-/// Inserts records on SQLite from one JSON array, one element per record,
-/// so the statement text is the same for any number of records. With a
-/// multi-row `VALUES` list each batch size was a different statement, which
-/// SQLite parsed again and sqlx added to its statement cache (up to 100
-/// prepared statements per connection, some with thousands of parameters).
-const INSERT_JSON_SQLITE: &str = "INSERT INTO audit_log \
+/// Inserts records on SQLite one statement each. The write thread calls
+/// SQLite directly and keeps the prepared statement, so a row costs a bind
+/// and a step; a multi-row `VALUES` list would be a different statement for
+/// each batch size, parsed again every time.
+const INSERT_ONE_SQLITE: &str = "INSERT INTO audit_log \
      (tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash) \
-     SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-     value ->> 5, value ->> 6, value ->> 7, value ->> 8 FROM json_each($2)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-fn insert_json(tenant_id: &str, records: &[AuditRecord]) -> Result<Batch, StoreError> {
-    let mut rows = Vec::with_capacity(records.len());
-    for record in records {
-        let actor = actor_text(record)?;
-        rows.push((
-            record.seq,
-            &record.at,
-            actor,
-            record.source.as_deref(),
-            &record.action,
-            &record.subject,
-            record.detail.to_string(),
-            &record.prev_hash,
-            &record.hash,
-        ));
-    }
-    let rows = serde_json::to_string(&rows)
-        .map_err(|e| StoreError::Internal(format!("audit records: {e}")))?;
+fn insert_each(records: &[AuditRecord]) -> Result<Batch, StoreError> {
     let mut batch = Batch::default();
-    batch.push(INSERT_JSON_SQLITE, vec![text(tenant_id), text(rows)]);
+    for record in records {
+        batch.push(INSERT_ONE_SQLITE, row_binds(record)?);
+    }
     Ok(batch)
 }
 
@@ -246,23 +229,27 @@ fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {
             sql.push('(');
             sql.push_str(&placeholders.join(", "));
             sql.push(')');
-            let actor = actor_text(record)?;
-            binds.extend([
-                text(&record.tenant_id),
-                Bind::Int(record.seq),
-                text(&record.at),
-                text(actor),
-                opt(record.source.as_deref()),
-                text(&record.action),
-                text(&record.subject),
-                text(record.detail.to_string()),
-                text(&record.prev_hash),
-                text(&record.hash),
-            ]);
+            binds.extend(row_binds(record)?);
         }
         batch.push(sql, binds);
     }
     Ok(batch)
+}
+
+/// The ten column values of one record, in the order of the inserts.
+fn row_binds(record: &AuditRecord) -> Result<Vec<Bind>, StoreError> {
+    Ok(vec![
+        text(&record.tenant_id),
+        Bind::Int(record.seq),
+        text(&record.at),
+        text(actor_text(record)?),
+        opt(record.source.as_deref()),
+        text(&record.action),
+        text(&record.subject),
+        text(record.detail.to_string()),
+        text(&record.prev_hash),
+        text(&record.hash),
+    ])
 }
 
 /// Serializes a record's actor as it is stored.

@@ -156,7 +156,7 @@ impl Store {
             expires_at,
             revoked_at: None,
         };
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, scope, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -172,6 +172,7 @@ impl Store {
         .bind(&info.expires_at)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(info)
     }
 
@@ -203,7 +204,7 @@ impl Store {
             .active_credentials(tenant_id, CredentialKind::ScimToken)
             .await?;
         let now = timestamp::now();
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let mut tx = self.writer.begin().await?;
         // `active` is newest first: keep the first for the grace period.
         for (i, info) in active.iter().enumerate() {
@@ -227,6 +228,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        drop(turn);
         self.credential_cache.clear();
         self.create_scim_token(tenant_id).await
     }
@@ -238,7 +240,7 @@ impl Store {
         tenant_id: &str,
         credential_id: &str,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query(
             "UPDATE credentials SET revoked_at = $1 \
              WHERE tenant_id = $2 AND (id = $3 OR client_id = $3 OR parent_id = $3) AND revoked_at IS NULL",
@@ -248,6 +250,7 @@ impl Store {
         .bind(credential_id)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         self.credential_cache.clear();
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
@@ -475,12 +478,13 @@ impl Store {
 
     /// Deletes access tokens that expired before `before` (a stored timestamp).
     pub async fn delete_expired_access_tokens(&self, before: &str) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result =
             sqlx::query("DELETE FROM credentials WHERE kind = 'access_token' AND expires_at < $1")
                 .bind(before)
                 .execute(&self.writer)
                 .await?;
+        drop(turn);
         Ok(result.rows_affected())
     }
 }

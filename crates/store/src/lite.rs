@@ -37,8 +37,11 @@ use crate::filter_sql::Bind;
 /// rusqlite's default of 16.
 const STATEMENT_CACHE: usize = 256;
 
-/// The savepoint that stands for one job's transaction inside a group.
-const SAVEPOINT: &str = "lockgate_job";
+/// The savepoint that stands for one job's transaction inside a group,
+/// and the statements that end it.
+const SAVEPOINT: &str = "SAVEPOINT lockgate_job";
+const RELEASE: &str = "RELEASE lockgate_job";
+const ROLLBACK_TO: &str = "ROLLBACK TO lockgate_job";
 
 thread_local! {
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
@@ -78,9 +81,9 @@ pub(crate) fn finish_group() -> Result<(), String> {
     if lost || !in_transaction() {
         return Err("SQLite rolled back the transaction of a group of writes".into());
     }
-    execute_plain("COMMIT").map_err(|e| {
+    control("COMMIT").map_err(|e| {
         if in_transaction() {
-            let _ = execute_plain("ROLLBACK");
+            let _ = control("ROLLBACK");
         }
         format!("committing a group of writes failed: {e}")
     })
@@ -90,18 +93,18 @@ pub(crate) fn finish_group() -> Result<(), String> {
 /// while grouping, else `BEGIN IMMEDIATE`.
 pub(crate) fn begin() -> Result<(), sqlx::Error> {
     match GROUP.get() {
-        Group::Off => execute_plain("BEGIN IMMEDIATE"),
+        Group::Off => control("BEGIN IMMEDIATE"),
         Group::On { began, lost } => {
             if !in_transaction() {
                 // No job of the group has written yet, or SQLite ended the
                 // group's transaction, which loses the writes before it.
-                execute_plain("BEGIN IMMEDIATE")?;
+                control("BEGIN IMMEDIATE")?;
                 GROUP.set(Group::On {
                     began: true,
                     lost: lost || began,
                 });
             }
-            execute_plain(&format!("SAVEPOINT {SAVEPOINT}"))
+            control(SAVEPOINT)
         }
     }
 }
@@ -109,16 +112,19 @@ pub(crate) fn begin() -> Result<(), sqlx::Error> {
 /// Ends a job's transaction, keeping its writes.
 pub(crate) fn commit() -> Result<(), sqlx::Error> {
     match GROUP.get() {
-        Group::Off => execute_plain("COMMIT"),
-        Group::On { .. } => execute_plain(&format!("RELEASE {SAVEPOINT}")),
+        Group::Off => control("COMMIT"),
+        Group::On { .. } => control(RELEASE),
     }
 }
 
 /// Ends a job's transaction, dropping its writes.
 pub(crate) fn rollback() -> Result<(), sqlx::Error> {
     match GROUP.get() {
-        Group::Off => execute_plain("ROLLBACK"),
-        Group::On { .. } => execute_plain(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}")),
+        Group::Off => control("ROLLBACK"),
+        Group::On { .. } => {
+            control(ROLLBACK_TO)?;
+            control(RELEASE)
+        }
     }
 }
 
@@ -169,9 +175,16 @@ pub(crate) fn execute(sql: &str, binds: &[Bind]) -> Result<usize, sqlx::Error> {
     })
 }
 
-/// Runs a statement without placeholders, such as `BEGIN` or a `PRAGMA`.
+/// Runs statements without placeholders, such as a `PRAGMA`, parsing
+/// them each time.
 pub(crate) fn execute_plain(sql: &str) -> Result<(), sqlx::Error> {
     with(|connection| connection.execute_batch(sql))
+}
+
+/// Runs a transaction control statement (`BEGIN`, `SAVEPOINT`, ...) from
+/// the statement cache; the group commit sends several per job.
+fn control(sql: &str) -> Result<(), sqlx::Error> {
+    with(|connection| connection.prepare_cached(sql)?.raw_execute().map(|_| ()))
 }
 
 /// Runs one statement and returns its rows.

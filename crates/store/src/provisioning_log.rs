@@ -93,11 +93,12 @@ impl Store {
         retention: std::time::Duration,
     ) -> Result<u64, StoreError> {
         let cutoff = timestamp::format(time::OffsetDateTime::now_utc() - retention);
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query("DELETE FROM provisioning_log WHERE at < $1")
             .bind(cutoff)
             .execute(&self.writer)
             .await?;
+        drop(turn);
         Ok(result.rows_affected())
     }
 }

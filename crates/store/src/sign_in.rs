@@ -122,7 +122,7 @@ impl Store {
             last_seen_at: timestamp::format(now),
             expires_at: timestamp::format(now + new.lifetime),
         };
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, tenant_id, principal, user_id, display_name, roles, auth_contexts, \
              idp_session, logout_hint, csrf_token, created_at, last_seen_at, expires_at) \
@@ -143,6 +143,7 @@ impl Store {
         .bind(&record.expires_at)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok((cookie, record))
     }
 
@@ -173,12 +174,13 @@ impl Store {
             return Ok(None);
         }
         if record.last_seen_at <= timestamp::format(now - time::Duration::minutes(1)) {
-            let _turn = self.write_turn().await?;
+            let turn = self.write_turn().await?;
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                 .bind(&now_text)
                 .bind(&hash)
                 .execute(&self.writer)
                 .await?;
+            drop(turn);
             record.last_seen_at = now_text;
         }
         Ok(Some(record))
@@ -190,11 +192,12 @@ impl Store {
     }
 
     async fn delete_session_hash(&self, hash: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(hash)
             .execute(&self.writer)
             .await?;
+        drop(turn);
         Ok(())
     }
 
@@ -205,12 +208,13 @@ impl Store {
         tenant_id: &str,
         sid: &str,
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND idp_session = $2")
             .bind(tenant_id)
             .bind(sid)
             .execute(&self.writer)
             .await?;
+        drop(turn);
         Ok(result.rows_affected())
     }
 
@@ -220,12 +224,13 @@ impl Store {
         tenant_id: &str,
         user_id: &str,
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2")
             .bind(tenant_id)
             .bind(user_id)
             .execute(&self.writer)
             .await?;
+        drop(turn);
         Ok(result.rows_affected())
     }
 
@@ -235,7 +240,7 @@ impl Store {
         state: &str,
         pending: &PendingSignIn,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO pending_sign_ins (state_hash, tenant_id, browser_hash, pending, return_to, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -248,6 +253,7 @@ impl Store {
         .bind(&pending.created_at)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(())
     }
 
@@ -260,12 +266,13 @@ impl Store {
         max_age: time::Duration,
     ) -> Result<Option<PendingSignIn>, StoreError> {
         let oldest = timestamp::format(OffsetDateTime::now_utc() - max_age);
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query("DELETE FROM pending_sign_ins WHERE created_at < $1")
             .bind(&oldest)
             .execute(&self.writer)
             .await?;
-        let _turn = self.write_turn().await?;
+        drop(turn);
+        let turn = self.write_turn().await?;
         let row = sqlx::query(
             "DELETE FROM pending_sign_ins WHERE state_hash = $1 \
              RETURNING tenant_id, browser_hash, pending, return_to, created_at",
@@ -273,6 +280,7 @@ impl Store {
         .bind(hash_secret(state))
         .fetch_optional(&self.writer)
         .await?;
+        drop(turn);
         let Some(row) = row else { return Ok(None) };
         let pending: String = row.try_get("pending")?;
         Ok(Some(PendingSignIn {
@@ -294,7 +302,7 @@ impl Store {
         settings: &Value,
         client_credential: &Secret,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO identity_connections (tenant_id, settings, client_credential, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
@@ -306,6 +314,7 @@ impl Store {
         .bind(timestamp::now())
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(())
     }
 
@@ -330,7 +339,7 @@ impl Store {
 
     /// Records that a user signed in now.
     pub async fn record_sign_in(&self, tenant_id: &str, user_id: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO user_sign_ins (tenant_id, user_id, last_at) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_at = excluded.last_at",
@@ -340,6 +349,7 @@ impl Store {
         .bind(timestamp::now())
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(())
     }
 
@@ -365,7 +375,7 @@ impl Store {
         password_hash: &str,
         totp_secret: &str,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query(
             "INSERT INTO break_glass_accounts (tenant_id, username, password_hash, totp_secret, failures, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5)",
@@ -377,6 +387,7 @@ impl Store {
         .bind(timestamp::now())
         .execute(&self.writer)
         .await;
+        drop(turn);
         match result {
             Ok(_) => Ok(()),
             Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict(format!(
@@ -422,7 +433,7 @@ impl Store {
         locked_until: Option<&str>,
         totp_step: Option<i64>,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query(
             "UPDATE break_glass_accounts SET failures = $1, locked_until = $2, \
              last_totp_step = COALESCE($3, last_totp_step) WHERE tenant_id = $4 AND username = $5",
@@ -434,6 +445,7 @@ impl Store {
         .bind(username)
         .execute(&self.writer)
         .await?;
+        drop(turn);
         Ok(())
     }
 }

@@ -29,13 +29,14 @@ impl Store {
             slug: slug.clone(),
             created_at: timestamp::now(),
         };
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         let result = sqlx::query("INSERT INTO tenants (id, slug, created_at) VALUES ($1, $2, $3)")
             .bind(&tenant.id)
             .bind(tenant.slug.as_str())
             .bind(&tenant.created_at)
             .execute(&self.writer)
             .await;
+        drop(turn);
         match result {
             Ok(_) => Ok(tenant),
             Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict(format!(
@@ -85,12 +86,13 @@ impl Store {
         tenant_id: &str,
         settings: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await?;
+        let turn = self.write_turn().await?;
         sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
             .bind(settings.to_string())
             .bind(tenant_id)
             .execute(&self.writer)
             .await?;
+        drop(turn);
         Ok(())
     }
 }

@@ -260,3 +260,139 @@ impl crate::Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+    use tokio::sync::oneshot;
+
+    use crate::batch::Batch;
+    use crate::filter_sql::Bind;
+    use crate::write_tx::WriteTx;
+    use crate::{Store, StoreError, StoreOptions, lite};
+
+    /// Inserts `n` into the scratch table in a transaction of its own and
+    /// reports whether a group's transaction was already open before it.
+    async fn insert(store: &Store, n: i64, fail: bool) -> Result<bool, StoreError> {
+        let grouped = lite::in_transaction();
+        let mut tx = WriteTx::begin(store).await?;
+        let mut batch = Batch::default();
+        batch.push("INSERT INTO scratch (n) VALUES ($1)", vec![Bind::Int(n)]);
+        tx.write(batch).await?;
+        if fail {
+            // Runs the buffered insert, then drops the transaction unfinished.
+            tx.fetch_all("SELECT 1", Vec::new()).await?;
+            return Err(StoreError::Invalid(format!("job {n} fails")));
+        }
+        tx.commit().await?;
+        Ok(grouped)
+    }
+
+    #[tokio::test]
+    async fn queued_jobs_share_a_commit_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
+            .await
+            .unwrap();
+        store
+            .run_alone(|| async {
+                lite::execute_plain("CREATE TABLE scratch (n INTEGER PRIMARY KEY)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        // The first job holds the thread until the other three are queued.
+        let (release, hold) = oneshot::channel::<()>();
+        let first = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let inner = store.clone();
+                store
+                    .run_write(move || async move {
+                        let grouped = insert(&inner, 1, false).await?;
+                        let _ = hold.await;
+                        Ok(grouped)
+                    })
+                    .await
+            })
+        };
+        let mut others = Vec::new();
+        for (n, fail) in [(2, false), (3, true), (4, false)] {
+            let store = store.clone();
+            others.push(tokio::spawn(async move {
+                let inner = store.clone();
+                store
+                    .run_write(move || async move { insert(&inner, n, fail).await })
+                    .await
+            }));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        release.send(()).unwrap();
+
+        assert!(
+            !first.await.unwrap().unwrap(),
+            "the first job opens the group"
+        );
+        let mut results = Vec::new();
+        for other in others {
+            results.push(other.await.unwrap());
+        }
+        assert!(matches!(results[0], Ok(true)), "job 2 joined the group");
+        assert!(
+            matches!(&results[1], Err(StoreError::Invalid(m)) if m.contains("job 3")),
+            "job 3 reports its own failure: {:?}",
+            results[1]
+        );
+        assert!(matches!(results[2], Ok(true)), "job 4 joined the group");
+
+        let stored: Vec<i64> = sqlx::query("SELECT n FROM scratch ORDER BY n")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<i64, _>("n").unwrap())
+            .collect();
+        assert_eq!(
+            stored,
+            vec![1, 2, 4],
+            "the failed job's insert was rolled back alone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_turn_runs_between_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
+            .await
+            .unwrap();
+        let turn = store.write_turn().await.unwrap();
+        assert!(turn.is_some(), "SQLite has a write thread to wait for");
+        // While the turn is held, the writer pool writes without waiting on
+        // the write thread's lock.
+        sqlx::query("CREATE TABLE held (n INTEGER)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let queued = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .run_write(|| async {
+                        lite::execute_plain("INSERT INTO held (n) VALUES (1)")?;
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!queued.is_finished(), "the write thread waits for the turn");
+        drop(turn);
+        queued.await.unwrap().unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM held")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+}
