@@ -3,7 +3,7 @@
 //! sqlx runs every SQLite connection on a thread of its own and hands it one
 //! query at a time over a channel. Write transactions already run one after
 //! another on the write thread, so each statement cost two thread switches
-//! for work that SQLite does in microseconds; on two cores those switches
+//! for work that SQLite does in microseconds. On two cores those switches
 //! were the largest cost of a SCIM write and of a decision's audit commit.
 //! The write thread now owns a rusqlite connection and calls SQLite
 //! directly. The connection lives in a thread-local, so only code running
@@ -33,8 +33,8 @@ use crate::batch::anonymous_placeholders;
 use crate::filter_sql::Bind;
 
 /// Prepared statements kept per connection. Write statements are few, but
-/// multi-row inserts differ by row count, so the cache holds more than
-/// rusqlite's default of 16.
+/// multi-row inserts differ by row count, so the cache keeps more than
+/// rusqlite's default of 16 statements.
 const STATEMENT_CACHE: usize = 256;
 
 /// The savepoint that stands for one job's transaction inside a group,
@@ -53,10 +53,10 @@ thread_local! {
 enum Group {
     /// Each transaction commits on its own.
     Off,
-    /// Transactions become savepoints; `began` tells whether the group's
-    /// own transaction is open, and `lost` that SQLite ended it early (it
-    /// rolls back the whole transaction on some errors, such as a full
-    /// disk), so the group must report failure.
+    /// Transactions become savepoints. `began` is set once the group's own
+    /// transaction is open. `lost` is set when SQLite ended it early, since
+    /// SQLite rolls back the whole transaction on some errors (a full disk,
+    /// for one), so the group must report failure.
     On { began: bool, lost: bool },
 }
 
@@ -210,7 +210,7 @@ pub(crate) fn query(sql: &str, binds: &[Bind]) -> Result<Vec<LiteRow>, sqlx::Err
     })
 }
 
-/// Whether this thread's connection is inside a transaction.
+/// Returns whether this thread's connection is inside a transaction.
 pub(crate) fn in_transaction() -> bool {
     CONNECTION.with(|cell| {
         cell.borrow()

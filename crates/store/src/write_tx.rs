@@ -6,8 +6,8 @@
 //! a constraint fails at that read or commit, which is where callers look
 //! for the error. `BEGIN IMMEDIATE` is sent only before the first write, so
 //! a job that only reads opens no transaction. Several jobs' transactions
-//! may share one SQLite commit (see `lite`); the audit heads a transaction
-//! leaves are cached when it ends and forgotten if its group fails.
+//! may share one SQLite commit (see `lite`). The audit heads a transaction
+//! leaves are cached when it ends, and forgotten if its group fails.
 //!
 //! On PostgreSQL, where several connections and nodes write at once, each
 //! statement runs at once inside a real transaction.

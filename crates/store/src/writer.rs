@@ -7,7 +7,7 @@
 //! owns the write connection (see `lite`) and calls SQLite directly.
 //!
 //! Jobs queued while one runs join its group and share its commit, up to
-//! [`MAX_GROUP`] jobs; each caller gets its result once the group has
+//! [`MAX_GROUP`] jobs. Each caller gets its result once the group has
 //! committed. A few jobs run alone, outside any group: a checkpoint, which
 //! SQLite refuses inside a transaction, and a turn for writes through
 //! sqlx's writer pool, which would wait on the group's lock.
@@ -192,8 +192,8 @@ pub(crate) struct WriteTurn {
 }
 
 impl WriteThread {
-    /// Waits until the write thread has committed what came before and
-    /// holds it idle until the returned turn is dropped.
+    /// Waits until the write thread has committed what came before, then
+    /// keeps it idle until the returned turn is dropped.
     async fn turn(&self) -> Result<WriteTurn, StoreError> {
         let (started, start) = oneshot::channel::<()>();
         let (done, finished) = oneshot::channel::<()>();
@@ -302,7 +302,7 @@ mod tests {
             .await
             .unwrap();
 
-        // The first job holds the thread until the other three are queued.
+        // The first job keeps the thread busy until the other three are queued.
         let (release, hold) = oneshot::channel::<()>();
         let first = {
             let store = store.clone();
