@@ -77,7 +77,7 @@ impl AuditRecord {
             prev_hash: &self.prev_hash,
         };
         let bytes = serde_json::to_vec(&hashed).expect("audit records serialize");
-        hex(&Sha256::digest(&bytes))
+        hex::encode(Sha256::digest(&bytes))
     }
 
     /// Sets `prev_hash`, `seq` and `hash` to follow `previous` (or start the
@@ -87,18 +87,6 @@ impl AuditRecord {
         self.seq = previous.map_or(1, |p| p.seq + 1);
         self.hash = self.compute_hash();
     }
-}
-
-/// Lower-case hexadecimal, without an allocation per byte: every open that
-/// is allowed hashes one record.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 /// Rebuilds a JSON value with object keys in sorted order, whatever order

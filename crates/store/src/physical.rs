@@ -380,16 +380,16 @@ fn locker_from_row(row: &impl crate::rows::Columns) -> Result<LockerRecord, Stor
     let size = stored("size")?;
     let state = stored("state")?;
     Ok(LockerRecord {
-        bank: BankId(stored("bank_id")?),
-        zone: ZoneId(stored("zone_id")?),
-        site: SiteId(stored("site_id")?),
+        bank: BankId::new(stored("bank_id")?),
+        zone: ZoneId::new(stored("zone_id")?),
+        site: SiteId::new(stored("site_id")?),
         door: stored("door")?,
         kind: parse_enum(&kind).ok_or_else(|| corrupt("kind", &kind))?,
         size: parse_enum(&size).ok_or_else(|| corrupt("size", &size))?,
         state: parse_enum(&state).ok_or_else(|| corrupt("state", &state))?,
         created_at: stored("created_at")?,
         modified_at: stored("modified_at")?,
-        id: LockerId(id),
+        id: LockerId::new(id),
     })
 }
 
@@ -432,7 +432,7 @@ impl TenantStore {
         };
         let created_at = self.write_single(actor, import).await?;
         Ok(Site {
-            id: SiteId(site.id),
+            id: SiteId::new(site.id),
             name: stored_name(&site.name),
             created_at,
         })
@@ -450,8 +450,8 @@ impl TenantStore {
         };
         let created_at = self.write_single(actor, import).await?;
         Ok(Zone {
-            id: ZoneId(zone.id),
-            site: SiteId(zone.site),
+            id: ZoneId::new(zone.id),
+            site: SiteId::new(zone.site),
             name: stored_name(&zone.name),
             created_at,
         })
@@ -469,8 +469,8 @@ impl TenantStore {
         };
         let created_at = self.write_single(actor, import).await?;
         Ok(Bank {
-            id: BankId(bank.id),
-            zone: ZoneId(bank.zone),
+            id: BankId::new(bank.id),
+            zone: ZoneId::new(bank.zone),
             name: stored_name(&bank.name),
             created_at,
         })
@@ -722,7 +722,7 @@ impl TenantStore {
         rows.iter()
             .map(|row| {
                 Ok(Site {
-                    id: SiteId(row.try_get("id")?),
+                    id: SiteId::new(row.try_get::<String, _>("id")?),
                     name: row.try_get("name")?,
                     created_at: row.try_get("created_at")?,
                 })
@@ -743,8 +743,8 @@ impl TenantStore {
         rows.iter()
             .map(|row| {
                 Ok(Zone {
-                    id: ZoneId(row.try_get("id")?),
-                    site: SiteId(row.try_get("site_id")?),
+                    id: ZoneId::new(row.try_get::<String, _>("id")?),
+                    site: SiteId::new(row.try_get::<String, _>("site_id")?),
                     name: row.try_get("name")?,
                     created_at: row.try_get("created_at")?,
                 })
@@ -765,8 +765,8 @@ impl TenantStore {
         rows.iter()
             .map(|row| {
                 Ok(Bank {
-                    id: BankId(row.try_get("id")?),
-                    zone: ZoneId(row.try_get("zone_id")?),
+                    id: BankId::new(row.try_get::<String, _>("id")?),
+                    zone: ZoneId::new(row.try_get::<String, _>("zone_id")?),
                     name: row.try_get("name")?,
                     created_at: row.try_get("created_at")?,
                 })

@@ -2,22 +2,25 @@
 //! banks contain lockers. Also the assignment that links a user to a locker.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Declares a string identifier newtype, so a bank id cannot be passed where
-/// a zone id is expected.
+/// a zone id is expected. The text is shared: the index copies ids into
+/// several maps and every entitlement names its policy, and a clone of an
+/// `Arc<str>` allocates nothing.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(Arc::from(value.into()))
             }
 
             pub fn as_str(&self) -> &str {

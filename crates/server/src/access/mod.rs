@@ -186,10 +186,10 @@ impl Access {
             let full = page.len() as i64 == BADGE_PAGE;
             for badge in page {
                 after.clone_from(&badge.badge_id);
-                if badge.source == "scim" {
-                    index
-                        .scim_badges
-                        .insert(badge.user_id.clone(), badge.badge_id.clone());
+                if badge.source == "scim"
+                    && let Some(entry) = index.users.get_mut(&badge.user_id)
+                {
+                    entry.stored_scim_badge = Some(badge.badge_id.clone());
                 }
                 index.badges.insert(badge.badge_id, badge.user_id);
             }

@@ -270,7 +270,7 @@ impl Translator {
             let Some(entry) = index.users.get(user) else {
                 continue;
             };
-            let current = index.scim_badges.get(user).cloned();
+            let current = entry.stored_scim_badge.clone();
             let wanted = entry.scim_badge.clone();
             if current == wanted {
                 continue;
@@ -321,10 +321,11 @@ impl TenantIndex {
                     {
                         self.badges.remove(&old);
                     }
-                    self.scim_badges.remove(&user);
-                    if let Some(new) = new {
+                    if let Some(new) = &new {
                         self.badges.insert(new.clone(), user.clone());
-                        self.scim_badges.insert(user, new);
+                    }
+                    if let Some(entry) = self.users.get_mut(&user) {
+                        entry.stored_scim_badge = new;
                     }
                 }
             }
