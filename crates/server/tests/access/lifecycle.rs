@@ -461,3 +461,82 @@ async fn lockers_imported_elsewhere_are_used() {
     assert_eq!(assigned.len(), 1, "the new locker was not handed out");
     assert_eq!(hospital.tap("FI-9", "7").await["decision"], "allow");
 }
+
+/// The engine re-plans at most 2,000 users per pass. A policy change that
+/// covers more users than that still gives each of them exactly one
+/// locker, and no locker goes to two users across passes.
+#[tokio::test]
+async fn policy_change_reaches_over_two_thousand_users() {
+    const USERS: usize = 2_050;
+    let hospital = Hospital::open().await;
+    let access = &hospital.access;
+    // A bank has at most 1,000 doors, so the depot has three.
+    let banks: Vec<_> = (1..=3)
+        .map(|n| {
+            json!({"id": format!("depot-{n}"), "name": format!("Depot {n}"),
+                   "doors": "1-700", "kind": "personal", "size": "small"})
+        })
+        .collect();
+    let depot = json!({"sites": [{"id": "main", "zones": [{"id": "ward-3", "banks": banks}]}]});
+    let (status, body) = access.admin(Method::POST, "/import", Some(depot)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let staff = create_group(access, "Depot staff", "depot-staff").await;
+    let mut users = Vec::with_capacity(USERS);
+    for n in 0..USERS {
+        users.push(
+            create_user(
+                access,
+                &format!("porter{n}@depot.example"),
+                &format!("D-{n}"),
+            )
+            .await,
+        );
+    }
+    for chunk in users.chunks(100) {
+        let members: Vec<_> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let (status, body) = access
+            .app
+            .patch(
+                &format!("/Groups/{staff}"),
+                json!({"schemas": [PATCH_URN], "Operations": [
+                    {"op": "Add", "path": "members", "value": members}
+                ]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
+    save_policy(
+        access,
+        "depot-lockers",
+        json!({
+            "name": "A personal locker at the depot",
+            "who": {"groups": ["depot-staff"]},
+            "what": {"banks": ["depot-1", "depot-2", "depot-3"], "kinds": ["personal"]},
+            "how": {"mode": "fixed", "auto_assign": true},
+            "lifecycle": {"mover_grace_days": 7, "leaver_action": "clear_out"}
+        }),
+    )
+    .await;
+
+    let (status, body) = access.admin(Method::GET, "/assignments", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let depot_rows: Vec<&serde_json::Value> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["policy_id"] == "depot-lockers")
+        .collect();
+    let holders: std::collections::HashSet<&str> = depot_rows
+        .iter()
+        .map(|row| row["user_id"].as_str().unwrap())
+        .collect();
+    let lockers: std::collections::HashSet<&str> = depot_rows
+        .iter()
+        .map(|row| row["locker_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(depot_rows.len(), USERS, "one depot locker for each user");
+    assert_eq!(holders.len(), USERS, "every user holds one");
+    assert_eq!(lockers.len(), USERS, "no locker is held twice");
+}
