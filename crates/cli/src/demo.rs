@@ -252,11 +252,12 @@ async fn run_scenario(api: &Api, credentials: &Credentials, users: usize) -> Res
     );
     provision::set_up(api).await?;
 
-    let people = People::new(users);
+    let mut people = People::new(users);
     let cast = people.cast()?;
     provision::provision_initial(api, &people).await?;
     let initial = api.assignments().await?;
     provision::provision_changes(api, &people, &cast).await?;
+    people.follow_moves(&cast);
     let booking = provision::book_flex_locker(api, &people, cast.doctor).await?;
     println!(
         "{} booked {} until {} in the app (POST /app/v1/{}/bookings).",

@@ -26,7 +26,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Smart-locker access that follows your identity provider"
 )]
 struct Cli {
-    /// Directory for the embedded SQLite database (`lockgate.db`); defaults to ./lockgate-data.
+    /// Directory for the embedded SQLite database (`lockgate.db`); defaults to
+    /// ./lockgate-data, except for `demo`, which uses a temporary directory.
     #[arg(long, global = true, env = "LOCKGATE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Database URL (`postgres://...` or `sqlite://...`); overrides --data-dir.

@@ -77,6 +77,18 @@ fn demo_summary_lists_decisions_and_audit() {
     let audited = number_after(&stdout, "audit chain intact:");
     assert!(audited > 0, "{stdout}");
     assert!(stdout.contains("keeps "), "no mover in grace:\n{stdout}");
+    // A mover is described with the ward group they moved to, not the old one.
+    let moves: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("): moved to "))
+        .collect();
+    assert!(!moves.is_empty(), "no mover listed:\n{stdout}");
+    for line in moves {
+        let (described, rest) = line.split_once("): moved to ").unwrap();
+        let group = described.rsplit(", ").next().unwrap();
+        let target = rest.split(';').next().unwrap();
+        assert_eq!(group, target, "{line}");
+    }
     assert!(
         dir.path().join("lockgate.db").exists(),
         "the data directory was not kept"

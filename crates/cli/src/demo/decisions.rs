@@ -160,18 +160,18 @@ pub(super) async fn run(
     plan.push(planned(mover, new, "their new ward's locker", "allow"));
     let removed = cast.removed[0].user;
     let removed_locker = floor.held(floor.current, &people.id(removed)?, any)?;
-    let in_grace = "their locker, removed from their team (in grace)";
+    let in_grace = "their locker, removed from their ward group (in grace)";
     plan.push(planned(removed, removed_locker, in_grace, "allow"));
 
     let leavers = [
         (
             cast.disabled_default[1],
-            "disabled with \"active\": \"False\"",
+            "disabled with active \"False\" (default dialect)",
         ),
         (cast.deleted[0], "deleted with DELETE"),
         (
             cast.disabled_compliant[0],
-            "disabled with {\"active\": false}",
+            "disabled with active false (compliant dialect)",
         ),
     ];
     for (leaver, ended_by) in leavers {

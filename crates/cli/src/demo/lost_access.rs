@@ -38,12 +38,12 @@ pub(super) async fn read_leavers(
     let cases = cast
         .disabled_default
         .iter()
-        .map(|&i| (i, "disabled with \"False\""))
+        .map(|&i| (i, "disabled with active \"False\" (default dialect)"))
         .chain(cast.deleted.iter().map(|&i| (i, "deleted")))
         .chain(
             cast.disabled_compliant
                 .iter()
-                .map(|&i| (i, "disabled with false")),
+                .map(|&i| (i, "disabled with active false (compliant dialect)")),
         );
     let mut leavers = Vec::new();
     for (index, ended_by) in cases {
@@ -141,7 +141,10 @@ pub(super) fn print(
         println!("    {}: {target}; {lockers}", people.describe(change.user));
     }
 
-    println!("  Leavers lose every locker and all access at once (GET /users/{{user}}/access):");
+    println!(
+        "  Leavers lose every locker and all access at once (GET /users/{{user}}/access); \
+         one is enabled again in a later cycle:"
+    );
     for leaver in leavers {
         let when: Vec<String> = leaver
             .events
@@ -158,7 +161,7 @@ pub(super) fn print(
             .map(|list| list.iter().filter_map(|l| l["locker"].as_str()).collect())
             .unwrap_or_default();
         let now = if leaver.access["active"] == Value::Bool(true) {
-            format!("active again, holds {}", lockers.join(", "))
+            format!("enabled again later, holds {}", lockers.join(", "))
         } else {
             format!("holds {} lockers", lockers.len())
         };

@@ -16,6 +16,9 @@ const JOINERS: usize = 10;
 pub(super) struct People {
     pub population: Population,
     pub bindings: Bindings,
+    /// The team of each user who changed team in the incremental cycles,
+    /// or `None` for one removed from theirs.
+    moved: HashMap<usize, Option<usize>>,
 }
 
 /// The users each case of the demo happens to, by population index.
@@ -45,6 +48,7 @@ impl People {
         People {
             population: Population::with_teams(users, hospital::teams()),
             bindings: Bindings::default(),
+            moved: HashMap::new(),
         }
     }
 
@@ -117,13 +121,27 @@ impl People {
             .to_string()
     }
 
-    /// Returns `Display Name (badge, first team)` for user `i`; display
-    /// names repeat in a large population, badge numbers do not.
+    /// Records the team changes of `cast`, once the replay has sent them,
+    /// so later descriptions name each user's current team.
+    pub fn follow_moves(&mut self, cast: &Cast) {
+        let moves = cast.ward_movers.iter().chain(&cast.removed);
+        for change in moves.chain(std::iter::once(&cast.removed_compliant)) {
+            self.moved.insert(change.user, change.to);
+        }
+    }
+
+    /// Returns `Display Name (badge, team)` for user `i`, with the team
+    /// they are in now; display names repeat in a large population, badge
+    /// numbers do not.
     pub fn describe(&self, i: usize) -> String {
         let body = self.population.user_body(i);
         let name = body["displayName"].as_str().unwrap_or_default();
         let badge = self.badge(i);
-        match self.population.team_of(i) {
+        let team = match self.moved.get(&i) {
+            Some(&now) => now,
+            None => self.population.team_of(i),
+        };
+        match team {
             Some(team) => format!("{name} ({badge}, {})", self.population.group_name(team)),
             None => format!("{name} ({badge})"),
         }

@@ -105,7 +105,7 @@ pub(super) async fn provision_changes(api: &Api, people: &People, cast: &Cast) -
     let (requests, elapsed) = replay(api, people, &script).await?;
     println!(
         "  cycle 2, incremental, Entra's default dialect: {} joiners, {} moved to another ward, \
-         {} removed from their team, {} disabled ({{\"op\":\"Replace\",\"path\":\"active\",\"value\":\"False\"}}), \
+         {} removed from their ward group, {} disabled ({{\"op\":\"Replace\",\"path\":\"active\",\"value\":\"False\"}}), \
          {} deleted (DELETE): {requests} requests in {}",
         cast.joiners.len(),
         cast.ward_movers.len(),
@@ -124,7 +124,7 @@ pub(super) async fn provision_changes(api: &Api, people: &People, cast: &Cast) -
     let script = changes_cycle(population, Dialect::Compliant, &compliant_changes);
     let (requests, elapsed) = replay(api, people, &script).await?;
     println!(
-        "  cycle 3, incremental, compliant dialect (aadOptscim062020): 1 removed from their team, \
+        "  cycle 3, incremental, compliant dialect (aadOptscim062020): 1 removed from their ward group, \
          {} disabled ({{\"op\":\"replace\",\"value\":{{\"active\":false}}}}), 1 re-enabled: \
          {requests} requests in {}",
         cast.disabled_compliant.len(),

@@ -128,8 +128,16 @@ fn print_holders(people: &People, current: &[Assignment], by_id: &HashMap<String
         .filter_map(|row| by_id.get(&row.user_id).map(|&i| (i, row)))
         .collect();
     fixed.sort_by_key(|(i, _)| *i);
+    let bookings = current.iter().filter(|row| row.ends_at.is_some()).count();
+    let in_grace = current
+        .iter()
+        .filter(|row| row.grace_until.is_some())
+        .count();
     println!(
-        "Who got which locker (GET /assignments; the first {LOCKERS_LISTED} of {} assigned lockers)",
+        "Who got which locker (GET /assignments): {} open assignments, of which {} fixed, \
+         {in_grace} in a mover's grace period and {bookings} booked. The first {LOCKERS_LISTED} \
+         fixed ones, then every booking:",
+        current.len(),
         fixed.len()
     );
     for (i, row) in fixed.iter().take(LOCKERS_LISTED) {
