@@ -199,7 +199,7 @@ async fn seal_and_insert(
 
 /// Inserts records on SQLite one statement each. The write thread calls
 /// SQLite directly and keeps the prepared statement, so a row costs a bind
-/// and a step; a multi-row `VALUES` list would be a different statement for
+/// and a step. A multi-row `VALUES` list would be a different statement for
 /// each batch size, parsed again every time.
 const INSERT_ONE_SQLITE: &str = "INSERT INTO audit_log \
      (tenant_id, seq, at, actor, source, action, subject, detail, prev_hash, hash) \
@@ -236,7 +236,7 @@ fn insert_batch(records: &[AuditRecord]) -> Result<Batch, StoreError> {
     Ok(batch)
 }
 
-/// The ten column values of one record, in the order of the inserts.
+/// Returns the ten column values of one record, in the order of the inserts.
 fn row_binds(record: &AuditRecord) -> Result<Vec<Bind>, StoreError> {
     Ok(vec![
         text(&record.tenant_id),

@@ -1,5 +1,5 @@
 //! Write statements collected for one transaction. On SQLite the write
-//! thread runs them when the transaction next reads or commits; on
+//! thread runs them when the transaction next reads or commits. On
 //! PostgreSQL they run at once, one statement per query as its extended
 //! protocol requires.
 

@@ -12,9 +12,9 @@
 //! Transactions that arrive while one runs are committed together (a group
 //! commit): the write thread opens one SQLite transaction for the group and
 //! each job's transaction becomes a savepoint in it. A commit writes every
-//! page it changed to the write-ahead log, and SCIM writes of one burst
-//! change many of the same pages (index interior pages, the tails of the
-//! event and log tables), so a group writes each such page once. A job that
+//! page it changed to the write-ahead log. SCIM writes of one burst change
+//! many of the same pages (index interior pages, the tails of the event and
+//! log tables), so a group writes each such page once. A job that
 //! fails rolls back to its savepoint and leaves the others in the group
 //! alone. Its caller hears of the outcome only after the group commits.
 //!
@@ -167,12 +167,7 @@ fn with<T>(run: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Resul
 /// Runs one statement whose placeholders are numbered from `$1` and
 /// returns the number of rows it changed.
 pub(crate) fn execute(sql: &str, binds: &[Bind]) -> Result<usize, sqlx::Error> {
-    with(|connection| {
-        let (text, ordered) = anonymous_placeholders(sql, binds);
-        let mut statement = connection.prepare_cached(&text)?;
-        bind_all(&mut statement, ordered)?;
-        statement.raw_execute()
-    })
+    with(|connection| prepare(connection, sql, binds)?.raw_execute())
 }
 
 /// Runs statements without placeholders, such as a `PRAGMA`, parsing
@@ -182,7 +177,7 @@ pub(crate) fn execute_plain(sql: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Runs a transaction control statement (`BEGIN`, `SAVEPOINT`, ...) from
-/// the statement cache; the group commit sends several per job.
+/// the statement cache, because the group commit sends several per job.
 fn control(sql: &str) -> Result<(), sqlx::Error> {
     with(|connection| connection.prepare_cached(sql)?.raw_execute().map(|_| ()))
 }
@@ -190,9 +185,7 @@ fn control(sql: &str) -> Result<(), sqlx::Error> {
 /// Runs one statement and returns its rows.
 pub(crate) fn query(sql: &str, binds: &[Bind]) -> Result<Vec<LiteRow>, sqlx::Error> {
     with(|connection| {
-        let (text, ordered) = anonymous_placeholders(sql, binds);
-        let mut statement = connection.prepare_cached(&text)?;
-        bind_all(&mut statement, ordered)?;
+        let mut statement = prepare(connection, sql, binds)?;
         let columns: Arc<[String]> = statement.column_names().map(str::to_string).collect();
         let width = columns.len();
         let mut rows = statement.raw_query();
@@ -219,11 +212,16 @@ pub(crate) fn in_transaction() -> bool {
     })
 }
 
-fn bind_all(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    binds: Vec<Bind>,
-) -> rusqlite::Result<()> {
-    for (index, bind) in binds.into_iter().enumerate() {
+/// Takes `sql` from the statement cache, with its `$n` placeholders made
+/// anonymous, and binds `binds` to it.
+fn prepare<'c>(
+    connection: &'c Connection,
+    sql: &str,
+    binds: &[Bind],
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let (text, ordered) = anonymous_placeholders(sql, binds);
+    let mut statement = connection.prepare_cached(&text)?;
+    for (index, bind) in ordered.into_iter().enumerate() {
         let value = match bind {
             Bind::Text(text) => Value::Text(text),
             Bind::Int(number) => Value::Integer(number),
@@ -231,7 +229,7 @@ fn bind_all(
         };
         statement.raw_bind_parameter(index + 1, value)?;
     }
-    Ok(())
+    Ok(statement)
 }
 
 /// A row read on the write connection.

@@ -37,15 +37,6 @@ impl ColumnValue for i64 {
     }
 }
 
-impl ColumnValue for bool {
-    fn from_lite(value: &Value) -> Option<Self> {
-        match value {
-            Value::Integer(number) => Some(*number != 0),
-            _ => None,
-        }
-    }
-}
-
 impl<T: ColumnValue> ColumnValue for Option<T> {
     fn from_lite(value: &Value) -> Option<Self> {
         match value {
@@ -88,8 +79,8 @@ pub(crate) enum TxRow {
 }
 
 impl TxRow {
-    /// Reads a named column; an inherent method, so callers need no trait
-    /// in scope and files that also read `AnyRow`s see no ambiguity.
+    /// Reads a named column. It is an inherent method, so callers need no
+    /// trait in scope, and files that also read `AnyRow`s see no ambiguity.
     pub(crate) fn try_get<T: ColumnValue>(&self, name: &str) -> Result<T, sqlx::Error> {
         match self {
             TxRow::Pool(row) => Columns::try_get(row, name),

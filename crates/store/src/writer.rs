@@ -79,27 +79,8 @@ impl WriteThread {
         Ok(WriteThread { jobs })
     }
 
-    /// Runs `job` on the write thread, in a group, and returns its result
-    /// once the group has committed.
-    pub async fn run<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.submit(job, Job::Grouped).await
-    }
-
-    /// Runs `job` on the write thread outside any group.
-    pub async fn run_alone<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.submit(job, Job::Alone).await
-    }
-
+    /// Queues `job` as `kind` and returns its result once it has run, and
+    /// for a grouped job once its group has committed.
     async fn submit<T, F, Fut>(&self, job: F, kind: fn(Work) -> Job) -> Result<T, StoreError>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -199,14 +180,13 @@ impl WriteThread {
         let (done, finished) = oneshot::channel::<()>();
         let thread = self.clone();
         let wait = async move {
-            thread
-                .run_alone(move || async move {
-                    let _ = started.send(());
-                    // Ends when the turn is dropped, which closes the channel.
-                    let _ = finished.await;
-                    Ok(())
-                })
-                .await
+            let hold = move || async move {
+                let _ = started.send(());
+                // Ends when the turn is dropped, which closes the channel.
+                let _ = finished.await;
+                Ok(())
+            };
+            thread.submit(hold, Job::Alone).await
         };
         tokio::spawn(async move {
             if let Err(e) = wait.await {
@@ -221,18 +201,16 @@ impl WriteThread {
 }
 
 impl crate::Store {
-    /// Runs a write transaction: on the write thread for SQLite, directly
-    /// for PostgreSQL, whose pool allows concurrent writers.
+    /// Runs a write transaction: on the write thread for SQLite, in a
+    /// group, and directly for PostgreSQL, whose pool allows concurrent
+    /// writers.
     pub(crate) async fn run_write<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        match &self.write_thread {
-            Some(thread) => thread.run(job).await,
-            None => job().await,
-        }
+        self.on_write_thread(job, Job::Grouped).await
     }
 
     /// Runs a job on the write thread outside any group (SQLite only; on
@@ -243,8 +221,21 @@ impl crate::Store {
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
+        self.on_write_thread(job, Job::Alone).await
+    }
+
+    async fn on_write_thread<T, F, Fut>(
+        &self,
+        job: F,
+        kind: fn(Work) -> Job,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
         match &self.write_thread {
-            Some(thread) => thread.run_alone(job).await,
+            Some(thread) => thread.submit(job, kind).await,
             None => job().await,
         }
     }
@@ -361,13 +352,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_turn_runs_between_groups() {
+    async fn write_turn_pauses_write_thread() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
             .await
             .unwrap();
         let turn = store.write_turn().await.unwrap();
         assert!(turn.is_some(), "SQLite has a write thread to wait for");
+
         // While the turn is held, the writer pool writes without waiting on
         // the write thread's lock.
         sqlx::query("CREATE TABLE held (n INTEGER)")
@@ -387,6 +379,7 @@ mod tests {
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!queued.is_finished(), "the write thread waits for the turn");
+
         drop(turn);
         queued.await.unwrap().unwrap();
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM held")

@@ -131,8 +131,8 @@ impl People {
     }
 
     /// Returns `Display Name (badge, team)` for user `i`, with the team
-    /// they are in now; display names repeat in a large population, badge
-    /// numbers do not.
+    /// they are in now. Display names repeat in a large population, but
+    /// badge numbers do not.
     pub fn describe(&self, i: usize) -> String {
         let body = self.population.user_body(i);
         let name = body["displayName"].as_str().unwrap_or_default();

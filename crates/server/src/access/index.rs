@@ -59,9 +59,9 @@ pub(crate) struct PinEntry {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct TenantIndex {
     pub badge_attribute: Option<String>,
-    /// Boxed, because a hash table keeps about 30 % of its slots empty and
-    /// an entry is several hundred bytes: 38 MB of table for 100,000 users
-    /// unboxed, 31 MB with the boxes.
+    /// Boxed, because the table's empty slots are as wide as its entries,
+    /// several hundred bytes. Unboxed, the table for 100,000 users took
+    /// 38 MB in a heap profile, with 131,072 slots.
     pub users: HashMap<String, Box<UserEntry>>,
     /// Group key (the IdP's group id: `externalId`, else Lockgate's id) by
     /// Lockgate group id.

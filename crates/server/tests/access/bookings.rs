@@ -58,19 +58,7 @@ async fn book_ten_of_a_thousand(hospital: Hospital) {
             .unwrap();
         users.push(stored.id);
     }
-    for chunk in users.chunks(200) {
-        let values: Vec<_> = chunk.iter().map(|id| json!({"value": id})).collect();
-        let (status, body) = access
-            .app
-            .patch(
-                &format!("/Groups/{doctors}"),
-                json!({"schemas": [crate::common::PATCH_URN], "Operations": [
-                    {"op": "Add", "path": "members", "value": values}
-                ]}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    }
+    crate::fixture::add_members(access, &doctors, &users).await;
     hospital.lockers_of(&users[0]).await;
     let mut tokens = Vec::new();
     for user in &users {

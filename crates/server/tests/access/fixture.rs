@@ -224,16 +224,24 @@ pub async fn create_group(access: &AccessApp, name: &str, external_id: &str) -> 
 
 /// Adds a member the way Entra does: a PATCH with a `members` add.
 pub async fn add_member(access: &AccessApp, group: &str, member: &str) {
-    let (status, body) = access
-        .app
-        .patch(
-            &format!("/Groups/{group}"),
-            json!({"schemas": [PATCH_URN], "Operations": [
-                {"op": "Add", "path": "members", "value": [{"value": member}]}
-            ]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    add_members(access, group, &[member.to_string()]).await;
+}
+
+/// Adds many members, 200 per PATCH.
+pub async fn add_members(access: &AccessApp, group: &str, members: &[String]) {
+    for chunk in members.chunks(200) {
+        let values: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let (status, body) = access
+            .app
+            .patch(
+                &format!("/Groups/{group}"),
+                json!({"schemas": [PATCH_URN], "Operations": [
+                    {"op": "Add", "path": "members", "value": values}
+                ]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
 }
 
 pub async fn remove_member(access: &AccessApp, group: &str, member: &str) {

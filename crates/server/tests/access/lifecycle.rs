@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::common::PATCH_URN;
 use crate::fixture::{
-    CLINICAL_EXTERNAL_ID, Hospital, NURSES_EXTERNAL_ID, add_member, create_group, create_user,
-    remove_member, save_policy,
+    CLINICAL_EXTERNAL_ID, Hospital, NURSES_EXTERNAL_ID, add_member, add_members, create_group,
+    create_user, remove_member, save_policy,
 };
 
 #[tokio::test]
@@ -493,19 +493,7 @@ async fn policy_change_reaches_over_two_thousand_users() {
             .await,
         );
     }
-    for chunk in users.chunks(100) {
-        let members: Vec<_> = chunk.iter().map(|id| json!({"value": id})).collect();
-        let (status, body) = access
-            .app
-            .patch(
-                &format!("/Groups/{staff}"),
-                json!({"schemas": [PATCH_URN], "Operations": [
-                    {"op": "Add", "path": "members", "value": members}
-                ]}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    }
+    add_members(access, &staff, &users).await;
 
     save_policy(
         access,
