@@ -155,6 +155,11 @@ fn next_step(error: &ChainError) -> &'static str {
             "Compare this chain with the export the expected head came from, and check \
              that the hash belongs to this tenant."
         }
+        // The command checks from the first record. Only the admin API
+        // resumes a check, so the command never reports this error.
+        ChainError::StartMismatch { .. } => {
+            "Check the chain from its first record to find the record that changed."
+        }
     }
 }
 

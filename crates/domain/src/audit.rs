@@ -129,6 +129,12 @@ pub enum ChainError {
         /// The last record of the chain, 0 when it is empty.
         last_seq: i64,
     },
+    #[error(
+        "audit record {seq}, where the check was asked to resume, is missing or does not have \
+         the given hash {expected}; pass the last_seq and head of the earlier check, or check \
+         the chain from its first record"
+    )]
+    StartMismatch { seq: i64, expected: String },
 }
 
 /// A chain check that takes one tenant's records one at a time, in `seq`
@@ -153,15 +159,49 @@ impl ChainVerifier {
     /// Starts a check of `tenant_id`'s chain that, when `expected_head` is
     /// given, also requires a record with that hash.
     pub fn new(tenant_id: &str, expected_head: Option<&str>) -> Self {
-        let expected_head_seq = (expected_head == Some(GENESIS)).then_some(0);
+        Self::resume(tenant_id, 0, GENESIS, expected_head)
+    }
+
+    /// Starts a check at the record after `after_seq`, trusting that the
+    /// chain up to it ends in `after_hash`, as an earlier check found. The
+    /// next record must link to that hash, so a check in parts finds the
+    /// same breaks in the records it reads as one over the whole chain.
+    pub fn resume(
+        tenant_id: &str,
+        after_seq: i64,
+        after_hash: &str,
+        expected_head: Option<&str>,
+    ) -> Self {
+        let expected_head_seq = (expected_head == Some(after_hash)).then_some(after_seq);
         ChainVerifier {
             tenant_id: tenant_id.to_string(),
             expected_head: expected_head.map(str::to_string),
             expected_head_seq,
-            last_seq: 0,
-            head: GENESIS.to_string(),
+            last_seq: after_seq,
+            head: after_hash.to_string(),
             records: 0,
         }
+    }
+
+    /// Checks the record a resumed check starts after, which must be
+    /// stored unaltered with the hash the check was resumed from. `None`
+    /// means no record has that `seq`.
+    pub fn check_start(&self, record: Option<&AuditRecord>) -> Result<(), ChainError> {
+        let mismatch = || ChainError::StartMismatch {
+            seq: self.last_seq,
+            expected: self.head.clone(),
+        };
+        let record = record.ok_or_else(mismatch)?;
+        if record.tenant_id != self.tenant_id {
+            return Err(ChainError::ForeignTenant { seq: record.seq });
+        }
+        if record.seq != self.last_seq || record.hash != self.head {
+            return Err(mismatch());
+        }
+        if record.compute_hash() != record.hash {
+            return Err(ChainError::Altered { seq: record.seq });
+        }
+        Ok(())
     }
 
     /// Checks the next record against the ones before it. After an error
@@ -372,6 +412,50 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("record 3"), "{error}");
+    }
+
+    #[test]
+    fn resumed_verifier_links_to_its_start() {
+        let records = chain(5);
+        let mut verifier = ChainVerifier::resume("t1", 2, &records[1].hash, None);
+        assert_eq!(verifier.check_start(Some(&records[1])), Ok(()));
+        for record in &records[2..] {
+            assert_eq!(verifier.push(record), Ok(()));
+        }
+        assert_eq!(verifier.records(), 3);
+        assert_eq!(verifier.last_seq(), 5);
+
+        let mut other = ChainVerifier::resume("t1", 2, &records[0].hash, None);
+        let start = other.check_start(Some(&records[1]));
+        assert!(matches!(
+            start,
+            Err(ChainError::StartMismatch { seq: 2, .. })
+        ));
+        assert!(matches!(
+            other.push(&records[2]),
+            Err(ChainError::Broken {
+                seq: 3,
+                previous: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn resumed_verifier_needs_its_start_record() {
+        let records = chain(3);
+        let verifier = ChainVerifier::resume("t1", 2, &records[1].hash, None);
+        let missing = verifier.check_start(None);
+        assert!(matches!(
+            missing,
+            Err(ChainError::StartMismatch { seq: 2, .. })
+        ));
+
+        let mut altered = records[1].clone();
+        altered.subject = "someone-else".into();
+        assert_eq!(
+            verifier.check_start(Some(&altered)),
+            Err(ChainError::Altered { seq: 2 })
+        );
     }
 
     #[test]

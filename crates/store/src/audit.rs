@@ -7,7 +7,7 @@
 //! advisory lock on the tenant orders appends from several nodes, so two
 //! nodes never seal onto the same head.
 
-use lockgate_domain::audit::{Actor, AuditRecord, ChainError, ChainVerifier};
+use lockgate_domain::audit::{Actor, AuditRecord, ChainError, ChainVerifier, GENESIS};
 use lockgate_domain::timestamp;
 use serde_json::Value;
 use sqlx::Row;
@@ -37,6 +37,12 @@ pub struct AuditVerification {
     pub records: u64,
     /// The hash of the last record that passed, or `GENESIS` for none.
     pub head: String,
+    /// The `seq` of the last record that passed (0 for none). With `head`
+    /// it is where a later check can resume.
+    pub last_seq: i64,
+    /// Whether the check reached the end of the chain. It does not when it
+    /// stopped at an error or at its limit of records.
+    pub complete: bool,
     /// The `seq` of the record with the expected head hash, when one was
     /// given and found (0 for `GENESIS`).
     pub expected_head_seq: Option<i64>,
@@ -374,19 +380,50 @@ impl TenantStore {
         &self,
         expected_head: Option<&str>,
     ) -> Result<AuditVerification, StoreError> {
-        self.verify_audit_paged(expected_head, VERIFY_PAGE_SIZE)
+        self.verify_audit_part(None, None, expected_head, VERIFY_PAGE_SIZE)
             .await
     }
 
-    async fn verify_audit_paged(
+    /// Checks at most `limit` records of the chain, starting after `after`
+    /// (a `seq` and the hash an earlier check ended with) or from the
+    /// first record. The record at `after` must still have that hash.
+    /// Records before it are not read again, so only a check from the
+    /// first record finds a change made to them after the earlier check.
+    ///
+    /// The expected head is required only when the check reaches the end
+    /// of the chain: a part that stops at its limit may not have reached it.
+    pub async fn verify_audit_from(
         &self,
+        after: Option<(i64, &str)>,
+        limit: u64,
+        expected_head: Option<&str>,
+    ) -> Result<AuditVerification, StoreError> {
+        self.verify_audit_part(after, Some(limit), expected_head, VERIFY_PAGE_SIZE)
+            .await
+    }
+
+    async fn verify_audit_part(
+        &self,
+        after: Option<(i64, &str)>,
+        limit: Option<u64>,
         expected_head: Option<&str>,
         page_size: i64,
     ) -> Result<AuditVerification, StoreError> {
-        let mut verifier = ChainVerifier::new(&self.tenant_id, expected_head);
-        let mut after_seq = 0;
-        let error = 'pages: loop {
-            let rows = self.audit_rows(after_seq, page_size).await?;
+        let (mut after_seq, after_hash) = after.unwrap_or((0, GENESIS));
+        let mut verifier =
+            ChainVerifier::resume(&self.tenant_id, after_seq, after_hash, expected_head);
+        if after_seq > 0
+            && let Err(error) = self.check_start(&verifier, after_seq).await?
+        {
+            return Ok(AuditVerification::at(&verifier, false, Some(error)));
+        }
+        let mut remaining = limit.unwrap_or(u64::MAX);
+        let complete = loop {
+            let want = page_size.min(i64::try_from(remaining).unwrap_or(i64::MAX));
+            if want == 0 {
+                break self.audit_rows(after_seq, 1).await?.is_empty();
+            }
+            let rows = self.audit_rows(after_seq, want).await?;
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
                 let checked = match record_from_row(row) {
@@ -395,27 +432,59 @@ impl TenantStore {
                     Err(other) => return Err(other),
                 };
                 if let Err(error) = checked {
-                    break 'pages Some(error);
+                    return Ok(AuditVerification::at(&verifier, false, Some(error)));
                 }
                 after_seq = seq;
             }
-            if (rows.len() as i64) < page_size {
-                break verifier.finish().err();
+            remaining -= rows.len() as u64;
+            if (rows.len() as i64) < want {
+                break true;
             }
         };
-        Ok(AuditVerification {
+        let error = if complete {
+            verifier.finish().err()
+        } else {
+            None
+        };
+        Ok(AuditVerification::at(&verifier, complete, error))
+    }
+
+    /// Reads the record a resumed check starts after and checks it with
+    /// [`ChainVerifier::check_start`]. `Err` means the read failed.
+    async fn check_start(
+        &self,
+        verifier: &ChainVerifier,
+        seq: i64,
+    ) -> Result<Result<(), ChainError>, StoreError> {
+        let rows = self.audit_rows(seq - 1, 1).await?;
+        let row = match rows.first() {
+            Some(row) if row.try_get::<i64, _>("seq")? == seq => row,
+            _ => return Ok(verifier.check_start(None)),
+        };
+        match record_from_row(row) {
+            Ok(record) => Ok(verifier.check_start(Some(&record))),
+            Err(StoreError::Corrupt(_)) => Ok(Err(ChainError::Altered { seq })),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl AuditVerification {
+    fn at(verifier: &ChainVerifier, complete: bool, error: Option<ChainError>) -> Self {
+        AuditVerification {
             records: verifier.records(),
             head: verifier.head().to_string(),
+            last_seq: verifier.last_seq(),
+            complete,
             expected_head_seq: verifier.expected_head_seq(),
             error,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use lockgate_domain::Slug;
-    use lockgate_domain::audit::GENESIS;
     use serde_json::json;
 
     use super::*;
@@ -459,7 +528,7 @@ mod tests {
         // 3 leaves a short last page, 7 a full one followed by an empty page.
         for page_size in [3, 7, 100] {
             let result = tenant
-                .verify_audit_paged(Some(&last.hash), page_size)
+                .verify_audit_part(None, None, Some(&last.hash), page_size)
                 .await
                 .unwrap();
             assert_eq!(result.error, None, "page size {page_size}");
@@ -484,7 +553,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tenant = tenant_with_records(dir.path(), 7).await;
         execute(&tenant, "DELETE FROM audit_log WHERE seq = 5").await;
-        let result = tenant.verify_audit_paged(None, 3).await.unwrap();
+        let result = tenant.verify_audit_part(None, None, None, 3).await.unwrap();
         assert_eq!(
             result.error,
             Some(ChainError::Broken {
@@ -493,6 +562,92 @@ mod tests {
             })
         );
         assert_eq!(result.records, 4);
+    }
+
+    #[tokio::test]
+    async fn verify_in_parts_resumes_at_last_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 12).await;
+        let last = tenant.audit_records(11, 1).await.unwrap().remove(0);
+
+        let first = tenant.verify_audit_from(None, 5, None).await.unwrap();
+        assert_eq!((first.records, first.last_seq), (5, 5));
+        assert!(first.is_intact());
+        assert!(!first.complete);
+
+        let after = Some((first.last_seq, first.head.as_str()));
+        let second = tenant
+            .verify_audit_from(after, 7, Some(&last.hash))
+            .await
+            .unwrap();
+        assert_eq!((second.records, second.last_seq), (7, 12));
+        assert_eq!(second.head, last.hash);
+        assert_eq!(second.expected_head_seq, Some(12));
+        assert!(second.is_intact());
+        assert!(
+            second.complete,
+            "a part that ends with the chain is complete"
+        );
+
+        let at_end = Some((12, last.hash.as_str()));
+        let nothing_new = tenant.verify_audit_from(at_end, 5, None).await.unwrap();
+        assert_eq!(nothing_new.records, 0);
+        assert!(nothing_new.complete);
+    }
+
+    #[tokio::test]
+    async fn resumed_verify_finds_later_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 8).await;
+        let first = tenant.verify_audit_from(None, 4, None).await.unwrap();
+        execute(
+            &tenant,
+            "UPDATE audit_log SET subject = 'locker-x' WHERE seq = 6",
+        )
+        .await;
+
+        let after = Some((first.last_seq, first.head.as_str()));
+        let result = tenant.verify_audit_from(after, 100, None).await.unwrap();
+        assert_eq!(result.error, Some(ChainError::Altered { seq: 6 }));
+        assert_eq!(result.last_seq, 5);
+        assert!(!result.complete);
+    }
+
+    #[tokio::test]
+    async fn resumed_verify_checks_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = tenant_with_records(dir.path(), 6).await;
+        let first = tenant.verify_audit_from(None, 3, None).await.unwrap();
+        let wrong = tenant.audit_records(0, 1).await.unwrap().remove(0).hash;
+
+        let result = tenant
+            .verify_audit_from(Some((3, &wrong)), 100, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            result.error,
+            Some(ChainError::StartMismatch { seq: 3, .. })
+        ));
+        assert_eq!(result.records, 0);
+
+        let beyond = tenant
+            .verify_audit_from(Some((9, &first.head)), 100, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            beyond.error,
+            Some(ChainError::StartMismatch { seq: 9, .. })
+        ));
+
+        execute(&tenant, "DELETE FROM audit_log WHERE seq = 3").await;
+        let removed = tenant
+            .verify_audit_from(Some((3, &first.head)), 100, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            removed.error,
+            Some(ChainError::StartMismatch { seq: 3, .. })
+        ));
     }
 
     #[tokio::test]

@@ -427,8 +427,9 @@ async fn verify_audit(
     Ok(())
 }
 
-/// Verifies the chain over HTTP, or with `lockgate audit verify` when the
-/// log is too long for the server's request timeout.
+/// Verifies the chain over HTTP, or with `lockgate audit verify` when a
+/// part of the check exceeds the server's request timeout, as it could on
+/// a machine much slower than the one the part size was chosen on.
 async fn check_chain(
     admin: &AdminClient,
     lockgate: &Lockgate,

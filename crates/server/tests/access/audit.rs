@@ -66,6 +66,30 @@ async fn audit_rejects_invalid_paging() {
         ("/audit?limit=ten", "limit \"ten\" is not an integer"),
         ("/audit?after=-1", "after -1 is negative"),
         ("/audit/verify?expected_head=abc", "is not a SHA-256 hash"),
+        (
+            "/audit/verify?after_hash=abc&after_seq=1",
+            "after_hash \"abc\" is not a SHA-256",
+        ),
+        (
+            "/audit/verify?after_seq=2",
+            "after_seq 2 is missing its after_hash",
+        ),
+        (
+            "/audit/verify?after_hash=00000000000000000000000000000000000000000000000000000000000000ab",
+            "after_hash is missing its after_seq",
+        ),
+        (
+            "/audit/verify?after_seq=0&after_hash=00000000000000000000000000000000000000000000000000000000000000ab",
+            "after_seq 0 is not a record",
+        ),
+        (
+            "/audit/verify?limit=0",
+            "limit 0 is out of range. Use 1 to 1000000",
+        ),
+        (
+            "/audit/verify?limit=1000001",
+            "limit 1000001 is out of range",
+        ),
     ];
     for (path, detail) in cases {
         let (status, body) = access.admin(Method::GET, path, None).await;
@@ -89,7 +113,13 @@ async fn verify_reports_intact_chain() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body,
-        json!({"intact": true, "records": 3, "head": records[2].hash})
+        json!({
+            "intact": true,
+            "complete": true,
+            "records": 3,
+            "last_seq": 3,
+            "head": records[2].hash,
+        })
     );
 
     let path = format!("/audit/verify?expected_head={}", records[1].hash);
@@ -97,6 +127,43 @@ async fn verify_reports_intact_chain() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["intact"], true, "{body}");
     assert_eq!(body["expected_head_seq"], 2, "{body}");
+}
+
+#[tokio::test]
+async fn verify_resumes_where_a_part_ended() {
+    let access = AccessApp::spawn().await;
+    let records = append_records(&access, 5).await;
+
+    let (status, first) = access
+        .admin(Method::GET, "/audit/verify?limit=2", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["intact"], true, "{first}");
+    assert_eq!(first["complete"], false, "{first}");
+    assert_eq!(first["last_seq"], 2, "{first}");
+    assert_eq!(first["head"], records[1].hash.as_str(), "{first}");
+
+    let path = format!(
+        "/audit/verify?after_seq=2&after_hash={}&expected_head={}",
+        records[1].hash, records[4].hash
+    );
+    let (status, rest) = access.admin(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    assert_eq!(rest["intact"], true, "{rest}");
+    assert_eq!(rest["complete"], true, "{rest}");
+    assert_eq!(rest["records"], 3, "{rest}");
+    assert_eq!(rest["last_seq"], 5, "{rest}");
+    assert_eq!(rest["expected_head_seq"], 5, "{rest}");
+
+    let wrong = format!("/audit/verify?after_seq=2&after_hash={}", records[0].hash);
+    let (status, body) = access.admin(Method::GET, &wrong, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["intact"], false, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("audit record 2, where the check was asked to resume"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
