@@ -4,18 +4,30 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use lockgate_store::AssignmentRow;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{AdminAuth, ApiJson, Helpdesk, TenantAdmin};
 use crate::AppState;
 use crate::error::ApiFailure;
 
+/// An open assignment with its holder's names, so that a helpdesk can tell who
+/// holds a locker without looking the user up.
+#[derive(Debug, Serialize)]
+pub(crate) struct AssignmentView {
+    #[serde(flatten)]
+    row: AssignmentRow,
+    /// The holder's SCIM `userName`, or `None` for a user missing from the
+    /// index.
+    user_name: Option<String>,
+    display_name: Option<String>,
+}
+
 /// `GET /assignments`: open assignments and bookings.
 pub(crate) async fn assignments(
     State(state): State<AppState>,
     auth: AdminAuth<Helpdesk>,
-) -> Result<Json<Vec<AssignmentRow>>, ApiFailure> {
+) -> Result<Json<Vec<AssignmentView>>, ApiFailure> {
     state.access.settle(&auth.tenant.id).await?;
     let mut rows = state
         .store
@@ -23,7 +35,20 @@ pub(crate) async fn assignments(
         .open_assignments()
         .await?;
     rows.sort_by(|a, b| a.locker_id.cmp(&b.locker_id));
-    Ok(Json(rows))
+    let tenant = state.access.tenant(&auth.tenant.id).await?;
+    let index = tenant.read();
+    let views = rows
+        .into_iter()
+        .map(|row| {
+            let user = index.users.get(&row.user_id);
+            AssignmentView {
+                user_name: user.map(|entry| entry.user_name.clone()),
+                display_name: user.and_then(|entry| entry.display_name.clone()),
+                row,
+            }
+        })
+        .collect();
+    Ok(Json(views))
 }
 
 #[derive(Debug, Deserialize)]

@@ -525,6 +525,14 @@ async fn policy_change_reaches_over_two_thousand_users() {
         .map(|row| row["locker_id"].as_str().unwrap())
         .collect();
     assert_eq!(depot_rows.len(), USERS, "one depot locker for each user");
+    for row in &depot_rows {
+        let n = users
+            .iter()
+            .position(|id| row["user_id"] == id.as_str())
+            .unwrap();
+        let expected = format!("porter{n}@depot.example");
+        assert_eq!(row["user_name"], expected.as_str(), "{row}");
+    }
     assert_eq!(holders.len(), USERS, "every user holds one");
     assert_eq!(lockers.len(), USERS, "no locker is held twice");
 }
