@@ -183,6 +183,15 @@ pub(super) fn policies() -> Vec<(String, Value)> {
     policies
 }
 
+/// Returns a zone's name with its id, such as "Riverside theatre
+/// (rv-theatre)", since the ids alone do not say which site they are at.
+fn zone_label(id: &str) -> String {
+    match ZONES.iter().find(|(_, zone, _)| *zone == id) {
+        Some((_, _, name)) => format!("{name} ({id})"),
+        None => id.to_string(),
+    }
+}
+
 /// Returns a one-line description of a policy document for the summary.
 pub(super) fn describe_policy(policy: &Value) -> String {
     let assignment = &policy["how"];
@@ -192,9 +201,15 @@ pub(super) fn describe_policy(policy: &Value) -> String {
         Some(other) => format!("{other} locker"),
         None => "unknown mode".to_string(),
     };
-    let zones: Vec<&str> = policy["what"]["zones"]
+    let zones: Vec<String> = policy["what"]["zones"]
         .as_array()
-        .map(|zones| zones.iter().filter_map(Value::as_str).collect())
+        .map(|zones| {
+            zones
+                .iter()
+                .filter_map(Value::as_str)
+                .map(zone_label)
+                .collect()
+        })
         .unwrap_or_default();
     let mut text = format!("{mode} in {}", zones.join(", "));
     if let Some(days) = policy["lifecycle"]["mover_grace_days"].as_u64() {
@@ -202,4 +217,26 @@ pub(super) fn describe_policy(policy: &Value) -> String {
         text.push_str(&format!("; movers keep it {days} days; leavers: {action}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_description_names_zones() {
+        let policy = json!({
+            "what": {"zones": ["theatres", "rv-theatre"]},
+            "how": {"mode": "flex", "max_booking_hours": 12},
+        });
+        assert_eq!(
+            describe_policy(&policy),
+            "flex booking, max 12 h in Theatre suite (theatres), Riverside theatre (rv-theatre)"
+        );
+    }
+
+    #[test]
+    fn unknown_zone_keeps_its_id() {
+        assert_eq!(zone_label("basement"), "basement");
+    }
 }
