@@ -137,6 +137,20 @@ pub enum ChainError {
     StartMismatch { seq: i64, expected: String },
 }
 
+impl ChainError {
+    /// Returns a stable name for the kind of failure, for scripts that
+    /// tell a wrong resume point from a changed record.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChainError::Altered { .. } => "altered",
+            ChainError::Broken { .. } => "broken",
+            ChainError::ForeignTenant { .. } => "foreign_tenant",
+            ChainError::HeadMismatch { .. } => "head_mismatch",
+            ChainError::StartMismatch { .. } => "start_mismatch",
+        }
+    }
+}
+
 /// A chain check that takes one tenant's records one at a time, in `seq`
 /// order from the first, so a caller can stream a log of any length
 /// through it in pages.

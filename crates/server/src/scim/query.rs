@@ -29,6 +29,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Returns the first parameter whose name is not one of `known`,
+    /// compared ignoring case as [`Params::get`] does.
+    pub fn unknown(&self, known: &[&str]) -> Option<&str> {
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !known.iter().any(|name| k.eq_ignore_ascii_case(name)))
+    }
+
     pub fn projection(&self, kind: ResourceKind) -> Result<Projection, ScimError> {
         Projection::parse(kind, self.get("attributes"), self.get("excludedAttributes"))
     }

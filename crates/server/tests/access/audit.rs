@@ -142,6 +142,8 @@ async fn verify_resumes_where_a_part_ended() {
     assert_eq!(first["complete"], false, "{first}");
     assert_eq!(first["last_seq"], 2, "{first}");
     assert_eq!(first["head"], records[1].hash.as_str(), "{first}");
+    let next = format!("after_seq=2&after_hash={}", records[1].hash);
+    assert_eq!(first["next"], next.as_str(), "{first}");
 
     let path = format!(
         "/audit/verify?after_seq=2&after_hash={}&expected_head={}",
@@ -154,6 +156,10 @@ async fn verify_resumes_where_a_part_ended() {
     assert_eq!(rest["records"], 3, "{rest}");
     assert_eq!(rest["last_seq"], 5, "{rest}");
     assert_eq!(rest["expected_head_seq"], 5, "{rest}");
+    assert!(
+        rest.get("next").is_none(),
+        "a complete check has no next part: {rest}"
+    );
 
     let wrong = format!("/audit/verify?after_seq=2&after_hash={}", records[0].hash);
     let (status, body) = access.admin(Method::GET, &wrong, None).await;
@@ -177,6 +183,7 @@ async fn verify_reports_missing_head() {
     assert_eq!(body["intact"], false, "{body}");
     assert_eq!(body["records"], 2, "{body}");
     assert_eq!(body["head"], records[1].hash.as_str(), "{body}");
+    assert_eq!(body["error_code"], "head_mismatch", "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(error.contains(&unknown), "{error}");
     assert!(error.contains("ends at record 2"), "{error}");
