@@ -21,7 +21,8 @@ pub struct StoredPolicy {
     pub document: Value,
     pub retired: bool,
     pub created_at: String,
-    pub created_by: String,
+    /// The actor that saved this version, in the form audit records use.
+    pub created_by: Actor,
 }
 
 /// A new version to save.
@@ -42,14 +43,17 @@ fn policy_from_row(row: &AnyRow) -> Result<StoredPolicy, StoreError> {
     let document: String = row.try_get("document")?;
     let retired: i64 = row.try_get("retired")?;
     let id: String = row.try_get("id")?;
+    let created_by: String = row.try_get("created_by")?;
     Ok(StoredPolicy {
+        created_by: serde_json::from_str(&created_by).map_err(|e| {
+            StoreError::Corrupt(format!("policy {id} has an invalid created_by: {e}"))
+        })?,
         document: serde_json::from_str(&document)
             .map_err(|e| StoreError::Corrupt(format!("policy {id}: {e}")))?,
         id,
         version: row.try_get("version")?,
         retired: retired != 0,
         created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
     })
 }
 
@@ -127,7 +131,7 @@ impl TenantStore {
             document,
             retired,
             created_at: timestamp::now(),
-            created_by: actor_text,
+            created_by: change.actor.clone(),
         };
         let mut batch = Batch::default();
         batch.push(
@@ -140,7 +144,7 @@ impl TenantStore {
                 text(policy.document.to_string()),
                 Bind::Int(i64::from(retired)),
                 text(&policy.created_at),
-                text(&policy.created_by),
+                text(&actor_text),
             ],
         );
         tx.write(batch).await?;

@@ -63,6 +63,12 @@ async fn stale_policy_save_conflicts() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [1, 2]);
+    let created_by = &versions[0]["created_by"];
+    assert_eq!(
+        created_by["type"], "admin",
+        "an object, as in audit records: {versions}"
+    );
+    assert!(created_by["id"].is_string(), "{versions}");
     let actions = hospital.audit_actions().await;
     assert!(actions.contains(&"policy_created".to_string()));
     assert!(actions.contains(&"policy_changed".to_string()));
