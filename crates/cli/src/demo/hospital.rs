@@ -23,10 +23,10 @@ const SITES: [(&str, &str); 2] = [
 
 /// Zones as (site, id, name).
 const ZONES: [(&str, &str, &str); 9] = [
-    ("general", "ward-3", "Ward 3, surgical"),
-    ("general", "ward-5", "Ward 5, medical"),
-    ("general", "ward-7", "Ward 7, paediatrics"),
-    ("general", "ward-9", "Ward 9, cardiology"),
+    ("general", "ward-3", "Surgical ward 3"),
+    ("general", "ward-5", "Medical ward 5"),
+    ("general", "ward-7", "Paediatric ward 7"),
+    ("general", "ward-9", "Cardiology ward 9"),
     ("general", "theatres", "Theatre suite"),
     ("general", "staff-room", "Staff room"),
     ("riverside", "day-ward", "Day surgery ward"),

@@ -106,7 +106,7 @@ pub(super) fn print(
 ) -> Result<()> {
     println!("Who lost access, and when");
     println!(
-        "  Movers keep their locker for the policy's grace period; after it, the locker goes to clear-out:"
+        "  Users who moved or left their ward group keep their locker for the policy's grace period; after it, the locker goes to clear-out:"
     );
     let moves = cast
         .ward_movers

@@ -105,7 +105,8 @@ async fn print_counts(api: &Api, floor: &Floor<'_>, leavers: &[lost_access::Leav
         .filter(|row| row.grace_until.is_some())
         .count();
     println!(
-        "  assignments: {} open; bookings: {bookings}; in a mover's grace period: {in_grace}",
+        "  assignments: {} open; bookings: {bookings}; in a grace period after losing the \
+         group: {in_grace}",
         floor.current.len()
     );
     println!();
@@ -135,7 +136,7 @@ fn print_holders(people: &People, current: &[Assignment], by_id: &HashMap<String
         .count();
     println!(
         "Who got which locker (GET /assignments): {} open assignments, of which {} fixed, \
-         {in_grace} in a mover's grace period and {bookings} booked. The first {LOCKERS_LISTED} \
+         {in_grace} in a grace period after losing the group and {bookings} booked. The first {LOCKERS_LISTED} \
          fixed ones, then every booking:",
         current.len(),
         fixed.len()
