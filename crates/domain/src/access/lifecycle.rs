@@ -229,8 +229,8 @@ fn plan_movers(
 }
 
 /// Fills the quota of each fixed policy with automatic assignment from
-/// available personal lockers in its scope, lowest locker id first so the
-/// same input always yields the same plan.
+/// available personal lockers in its scope, lowest door first (in
+/// [`LockerId::door_order`]) so the same input always yields the same plan.
 fn plan_joiners(
     current: &[Entitlement],
     assignments: &[Assignment],
@@ -246,7 +246,7 @@ fn plan_joiners(
         .filter(|locker| locker.state == LockerState::Available)
         .filter(|locker| locker.kind == LockerKind::Personal)
         .collect();
-    candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    candidates.sort_by(|a, b| a.id.door_order(&b.id));
 
     for entitlement in current {
         if entitlement.mode != (AssignmentMode::Fixed { auto_assign: true }) {

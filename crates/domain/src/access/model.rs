@@ -52,6 +52,15 @@ string_id!(
     /// Identifier of a single locker door.
     LockerId
 );
+
+impl LockerId {
+    /// Orders locker ids as people read door numbers, so that `w3-a-2`
+    /// comes before `w3-a-10`, which plain text order puts first.
+    pub fn door_order(&self, other: &LockerId) -> std::cmp::Ordering {
+        alphanumeric_sort::compare_str(self.as_str(), other.as_str())
+            .then_with(|| self.as_str().cmp(other.as_str()))
+    }
+}
 string_id!(
     /// The identity provider's stable user id (Entra `oid` or SCIM
     /// `externalId`), never the email address.

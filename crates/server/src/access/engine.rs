@@ -242,7 +242,7 @@ fn auto_assigns(entitlement: &Entitlement) -> bool {
     entitlement.mode == (AssignmentMode::Fixed { auto_assign: true })
 }
 
-/// Free personal lockers per policy scope, lowest id first, built once
+/// Free personal lockers per policy scope, lowest door first, built once
 /// per pass so that each joiner costs the lockers they need, not a scan
 /// of every locker.
 #[derive(Default)]
@@ -306,7 +306,7 @@ fn free_in_scope(index: &TenantIndex, entitlement: &Entitlement) -> Vec<LockerId
         .filter(|l| entitlement.scope.covers(l))
         .map(|l| l.id.clone())
         .collect();
-    ids.sort();
+    ids.sort_by(LockerId::door_order);
     ids
 }
 

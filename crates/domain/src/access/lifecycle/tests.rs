@@ -70,6 +70,23 @@ fn joiner_fixed_auto_assigns() {
 }
 
 #[test]
+fn joiner_gets_lowest_door_number() {
+    let mut granting = fixed_policy("p", "nurses");
+    granting.quota = 2;
+    let lockers = [personal("w3-a-10"), personal("w3-a-2"), personal("w3-a-1")];
+    let actions = plan(
+        &[],
+        &[entitlement(&granting)],
+        &[],
+        &lockers,
+        true,
+        false,
+        NOW,
+    );
+    assert_eq!(assigned_lockers(&actions), ["w3-a-1", "w3-a-2"]);
+}
+
+#[test]
 fn joiner_fills_quota() {
     let mut granting = fixed_policy("p", "nurses");
     granting.quota = 2;
