@@ -52,15 +52,16 @@ mod tests {
 
     #[test]
     fn freed_memory_returns_at_once() {
-        // SAFETY: reads a number from mimalloc's option table. Unlike `main`,
-        // the test sets the option while other test threads may allocate,
-        // and relies on an aligned `long` being written in one store.
+        // SAFETY: reads a number from mimalloc's option table.
         let default = unsafe { mi_option_get(PURGE_DELAY) };
         assert_eq!(
             default, 1_000,
             "option {PURGE_DELAY} is not the purge delay"
         );
 
+        // Unlike `main`, the test sets the option while other test threads
+        // may allocate. It relies on an aligned `long` being written in one
+        // store.
         return_freed_memory_at_once();
 
         // A thread of its own, so that its pages hold nothing of other tests.

@@ -110,10 +110,10 @@ impl AdminClient {
                     error: body["error"].as_str().map(str::to_string),
                 }));
             }
-            let head = body["head"]
+            let next = body["next"]
                 .as_str()
-                .context("the audit check returned no head")?;
-            path = format!("/audit/verify?after_seq={last_seq}&after_hash={head}");
+                .context("an unfinished audit check returned no next part")?;
+            path = format!("/audit/verify?{next}");
         }
     }
 
