@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::checkpoint::{BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT};
+use crate::checkpoint::{BUSY_TIMEOUT_MS, IDLE_PASS_EVERY, LogCheck, PASS_EVERY, WAL_FILE_LIMIT};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +170,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
          PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
          PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
-         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+         PRAGMA journal_size_limit = {WAL_FILE_LIMIT};"
     );
     let writer = sqlite_pool(&url, 1, pragmas.clone()).await?;
     // WAL mode is a property of the file; set it once before readers open.
@@ -195,21 +195,32 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     Ok(store)
 }
 
-/// Checkpoints once a second until the store closes.
+/// Checkpoints until the store closes: every [`PASS_EVERY`] while writes
+/// arrive, every [`IDLE_PASS_EVERY`] once they stop.
 async fn checkpoint_periodically(store: Store) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
     loop {
-        tick.tick().await;
         if store.writer.is_closed() {
             return;
         }
-        if let Err(e) = store.checkpoint_if_long().await {
-            if store.writer.is_closed() {
-                return;
+        let wait = match store.checkpoint_if_long().await {
+            Ok(check) => {
+                if !matches!(check, LogCheck::Short { .. }) {
+                    tracing::debug!(?check, "the write-ahead log passed its limit");
+                }
+                let idle = check.idle_since(last);
+                last = Some(check);
+                if idle { IDLE_PASS_EVERY } else { PASS_EVERY }
             }
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying in a second");
-        }
+            Err(e) => {
+                if store.writer.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying in a second");
+                IDLE_PASS_EVERY
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
