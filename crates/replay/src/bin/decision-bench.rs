@@ -50,8 +50,10 @@ struct Args {
     /// HTTP/1.1 keep-alive connections, each with one request in flight.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Requests per second over all connections; 0 sends each request as
-    /// soon as the previous response on its connection arrives.
+    /// Requests per second over all connections, on an even schedule; the
+    /// next free connection sends each, and its latency counts from its
+    /// scheduled time. 0 sends each request as soon as the previous response
+    /// on its connection arrives.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
     /// Seconds of load before the measurement starts.
@@ -294,6 +296,8 @@ struct Measured {
     /// Size of SQLite's write-ahead log before and after the measured run.
     wal_before: u64,
     wal_after: u64,
+    /// Requests per second offered by an open loop; 0 in a closed loop.
+    offered: f64,
 }
 
 async fn measure(
@@ -357,6 +361,7 @@ async fn measure(
         resident_after,
         wal_before,
         wal_after: process::wal_bytes(database),
+        offered: rate.unwrap_or(0.0),
     })
 }
 
@@ -579,16 +584,32 @@ fn print_latencies(label: &str, sorted: &[Duration]) {
     );
 }
 
+/// Share of an open loop's rate it must answer to count as sustained; the
+/// requests still in flight when the measurement ends fall outside it.
+const SUSTAINED_SHARE: f64 = 0.99;
+
+/// Prints the run against the targets. In an open loop the throughput
+/// target is met when the offered rate reaches it and the server answered
+/// at least [`SUSTAINED_SHARE`] of it.
 fn print_verdict(measured: &Measured) {
+    let offered = measured.offered;
     let rate = measured.run.decisions_per_second();
     let p99 = percentile(&decisions(&measured.run.latencies), 99.0);
     let resident = measured.peak_resident.max(measured.resident_after);
     let mark = |met: bool| if met { "met" } else { "MISSED" };
+    let (throughput_met, throughput) = if offered > 0.0 {
+        (
+            offered >= TARGET_DECISIONS_PER_SECOND && rate >= SUSTAINED_SHARE * offered,
+            format!("{rate:.0} of {offered:.0} offered"),
+        )
+    } else {
+        (rate >= TARGET_DECISIONS_PER_SECOND, format!("{rate:.0}"))
+    };
     println!(
-        "\nTarget: {} decisions/s {:.0} (at least {:.0}); p99 {} {:.3} ms (under {} ms); \
+        "\nTarget: {} decisions/s {} (at least {:.0}); p99 {} {:.3} ms (under {} ms); \
          resident memory {} {} (under {})",
-        mark(rate >= TARGET_DECISIONS_PER_SECOND),
-        rate,
+        mark(throughput_met),
+        throughput,
         TARGET_DECISIONS_PER_SECOND,
         mark(p99 < TARGET_P99),
         p99.as_secs_f64() * 1000.0,

@@ -1,11 +1,14 @@
 //! The load generator: a fixed set of HTTP/1.1 keep-alive connections,
 //! each driven by one task that sends a decision request, waits for the
 //! response and sends the next. Without a rate the tasks send as fast as the
-//! server responds (a closed loop); with a rate each task sends on a fixed
-//! schedule whose intervals add up to that rate.
+//! server responds (a closed loop). With a rate, a pacing thread hands out
+//! send times on an even schedule, and the next free connection sends each
+//! request (an open loop).
 //!
-//! Latency is per request, from just before the request is handed to
-//! hyper until the whole response body has arrived.
+//! Latency is per request, until the whole response body has arrived. In
+//! a closed loop it starts just before the request is handed to hyper. In
+//! an open loop it starts at the request's scheduled send time, so a
+//! request that waited for a free connection counts that wait.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -470,26 +473,18 @@ impl Generator {
 
         let started = Instant::now();
         let end = started + duration;
-        let interval = rate.map(|rate| Duration::from_secs_f64(count as f64 / rate));
+        let tickets = rate
+            .map(|rate| Tickets::start(started, end, rate))
+            .transpose()?;
         let mut tasks = Vec::with_capacity(count);
-        for (index, sender) in std::mem::take(&mut self.connections)
-            .into_iter()
-            .enumerate()
-        {
-            let schedule = interval.map(|interval| {
-                // Staggered starts spread the connections' sends evenly.
-                (
-                    started + interval.mul_f64(index as f64 / count as f64),
-                    interval,
-                )
-            });
+        for sender in std::mem::take(&mut self.connections) {
             let task = Task {
                 started,
                 plan: self.plan.clone(),
                 address: self.address,
                 rng: StdRng::seed_from_u64(self.rng.random()),
                 end,
-                schedule,
+                tickets: tickets.clone(),
             };
             tasks.push(tokio::spawn(task.drive(sender)));
         }
@@ -517,8 +512,8 @@ struct Task {
     address: SocketAddr,
     rng: StdRng,
     end: Instant,
-    /// The first send time and the interval between sends, with a rate.
-    schedule: Option<(Instant, Duration)>,
+    /// With a rate, the send times, shared by every connection.
+    tickets: Option<Arc<Tickets>>,
 }
 
 impl Task {
@@ -529,19 +524,15 @@ impl Task {
         mut sender: SendRequest<Full<Bytes>>,
     ) -> (Option<SendRequest<Full<Bytes>>>, Worker) {
         let mut worker = Worker::default();
-        let mut next = self.schedule.map(|(first, _)| first);
         loop {
-            if let (Some(at), Some((_, interval))) = (next, self.schedule) {
-                if at >= self.end {
-                    break;
-                }
-                tokio::time::sleep_until(at.into()).await;
-                worker
-                    .schedule_lag
-                    .push(Instant::now().saturating_duration_since(at));
-                next = Some(at + interval);
-            }
-            if Instant::now() >= self.end {
+            let due = match &self.tickets {
+                Some(tickets) => match tickets.next().await {
+                    Some(due) => Some(due),
+                    None => break,
+                },
+                None => None,
+            };
+            if due.is_none() && Instant::now() >= self.end {
                 break;
             }
             let pick = self.plan.pick(&mut self.rng);
@@ -560,11 +551,17 @@ impl Task {
                 }
             };
             let sent = Instant::now();
+            if let Some(due) = due {
+                worker
+                    .schedule_lag
+                    .push(sent.saturating_duration_since(due));
+            }
+            let from = due.unwrap_or(sent);
             let response = exchange(&mut sender, request).await;
             worker.count_second(self.started);
             match response {
                 Ok((status, body)) => {
-                    worker.record(&self.plan, &pick, status, &body, sent.elapsed());
+                    worker.record(&self.plan, &pick, status, &body, from.elapsed());
                 }
                 Err(error) => {
                     worker.tally.requests += 1;
@@ -581,6 +578,53 @@ impl Task {
             }
         }
         (Some(sender), worker)
+    }
+}
+
+/// Send times on an even schedule, handed out by a thread of its own.
+/// tokio's timer wakes tasks on whole milliseconds, so tasks that slept
+/// until their own send times sent each millisecond's requests at once:
+/// 20 at a time at 20,000 a second.
+struct Tickets {
+    due: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
+}
+
+impl Tickets {
+    /// Starts handing out `rate` send times a second from `started` until
+    /// `end`.
+    fn start(started: Instant, end: Instant, rate: f64) -> anyhow::Result<Arc<Tickets>> {
+        let (sender, due) = tokio::sync::mpsc::unbounded_channel();
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        std::thread::Builder::new()
+            .name("decision-bench-pacer".into())
+            .spawn(move || {
+                for k in 0.. {
+                    let at = started + interval.mul_f64(f64::from(k));
+                    if at >= end {
+                        break;
+                    }
+                    // The thread sleeps to within about 50 µs, the kernel's
+                    // default timer slack; a late wake-up hands out every
+                    // send time that has passed.
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    if sender.send(at).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("starting the pacing thread")?;
+        Ok(Arc::new(Tickets {
+            due: tokio::sync::Mutex::new(due),
+        }))
+    }
+
+    /// Waits for the next send time and returns it, or `None` once the run
+    /// has ended.
+    async fn next(&self) -> Option<Instant> {
+        self.due.lock().await.recv().await
     }
 }
 
