@@ -46,8 +46,8 @@ pub(crate) const WAL_FILE_LIMIT: i64 = 4 * WAL_SIZE_LIMIT;
 pub(crate) const BUSY_TIMEOUT_MS: u32 = 10_000;
 
 /// How long a `RESTART` checkpoint waits for readers of the old log.
-/// Writes queue behind it, so it gives up early and tries again a second
-/// later.
+/// Writes queue behind it, so it gives up early, and the next check
+/// tries again.
 const READER_WAIT_MS: u32 = 100;
 
 /// How long passive checkpoints run one after another before a `RESTART`
