@@ -4,22 +4,22 @@
 //! every frame in it has been copied into the database file and no reader
 //! still reads from it. A passive checkpoint on a reader connection copies
 //! the log alongside the writes. That alone never let SQLite start the log
-//! over: under steady writes, frames arrived while each
-//! checkpoint ran, and the log grew to 12 GB while a tenant of 100,000
-//! users was provisioned.
+//! over: under steady writes, frames arrived while each checkpoint ran,
+//! and the log grew to 12 GB while a tenant of 100,000 users was
+//! provisioned.
 //!
 //! So once the log passes [`WAL_SIZE_LIMIT`], passive checkpoints run one
 //! after another. Each copies what arrived during the one before, and
 //! soon one ends before the next write begins. That write starts the log
-//! over, and no write waits for a checkpoint.
+//! over without the write thread running a checkpoint.
 //!
 //! Passes run every [`PASS_EVERY`] while writes arrive. Each pass syncs
-//! the log before it copies it, and writes to the log that need a page
-//! read first wait behind that sync (measured on ext4, Linux 6.18: a
-//! frame is 24 bytes longer than a page, so most frame writes cover part
-//! of a page). On the benchmark's 2-core VM at 20,000 audited opens a
-//! second, a pass a second synced about 60 MB of log and stalled writes
-//! for 20 to 60 ms. Passes 25 ms apart sync about 1.5 MB each.
+//! the log before it copies it. A frame is 24 bytes longer than a page,
+//! so most frame writes cover part of a page, and ext4 (Linux 6.18,
+//! measured) reads such a page first when it is not cached. That read
+//! waits behind the sync. On the benchmark's 2-core VM at 20,000 audited
+//! opens a second, a pass a second synced about 60 MB of log and stalled
+//! writes for 20 to 60 ms. Passes 25 ms apart sync about 1.5 MB each.
 //!
 //! A `RESTART` checkpoint on the write thread starts the log over at once,
 //! but every write waits while it syncs the log and the database file.
@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_long_log_copied_while_idle_starts_over_at_the_next_write() {
+    async fn checkpoint_restarts_idle_long_log() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
             .await
@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn passive_checkpoints_let_a_write_start_a_busy_log_over() {
+    async fn checkpoint_restarts_busy_log() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
             .await

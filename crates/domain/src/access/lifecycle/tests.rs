@@ -55,6 +55,21 @@ fn personal(id: &str) -> Locker {
     locker(id, LockerKind::Personal, Available)
 }
 
+/// Plans a joiner who gains a fixed policy with the given quota.
+fn plan_joiner(quota: u32, lockers: &[Locker]) -> Vec<LifecycleAction> {
+    let mut granting = fixed_policy("p", "nurses");
+    granting.quota = quota;
+    plan(
+        &[],
+        &[entitlement(&granting)],
+        &[],
+        lockers,
+        true,
+        false,
+        NOW,
+    )
+}
+
 #[test]
 fn joiner_fixed_auto_assigns() {
     let current = [entitlement(&fixed_policy("p", "nurses"))];
@@ -71,35 +86,15 @@ fn joiner_fixed_auto_assigns() {
 
 #[test]
 fn joiner_gets_lowest_door_number() {
-    let mut granting = fixed_policy("p", "nurses");
-    granting.quota = 2;
     let lockers = [personal("w3-a-10"), personal("w3-a-2"), personal("w3-a-1")];
-    let actions = plan(
-        &[],
-        &[entitlement(&granting)],
-        &[],
-        &lockers,
-        true,
-        false,
-        NOW,
-    );
+    let actions = plan_joiner(2, &lockers);
     assert_eq!(assigned_lockers(&actions), ["w3-a-1", "w3-a-2"]);
 }
 
 #[test]
 fn joiner_fills_quota() {
-    let mut granting = fixed_policy("p", "nurses");
-    granting.quota = 2;
     let lockers = [personal("L1"), personal("L2"), personal("L3")];
-    let actions = plan(
-        &[],
-        &[entitlement(&granting)],
-        &[],
-        &lockers,
-        true,
-        false,
-        NOW,
-    );
+    let actions = plan_joiner(2, &lockers);
     assert_eq!(assigned_lockers(&actions), ["L1", "L2"]);
 }
 
@@ -114,17 +109,7 @@ fn joiner_counts_held_lockers() {
 
 #[test]
 fn joiner_zero_quota_assigns_nothing() {
-    let mut granting = fixed_policy("p", "nurses");
-    granting.quota = 0;
-    let actions = plan(
-        &[],
-        &[entitlement(&granting)],
-        &[],
-        &[personal("L1")],
-        true,
-        false,
-        NOW,
-    );
+    let actions = plan_joiner(0, &[personal("L1")]);
     assert!(actions.is_empty(), "{actions:?}");
 }
 
