@@ -18,8 +18,15 @@ import { USERS } from './users.mjs';
 console.info = console.error;
 console.log = console.error;
 
+// Each start-up step notes its time on stderr, so a provider that never prints its ready line
+// shows in its log where it stopped.
+function step(name) {
+  console.error(`provider.mjs: ${name} after ${Math.round(performance.now())} ms`);
+}
+
 // Imported after the console redirect because the module prints its runtime warning on load.
 const { default: Provider } = await import('oidc-provider');
+step('oidc-provider loaded');
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -167,6 +174,7 @@ await new Promise((resolve, reject) => {
   server.listen(config.port, '127.0.0.1', resolve);
 });
 const origin = `http://127.0.0.1:${server.address().port}`;
+step(`listening on ${origin}`);
 const issuer = `${origin}${prefix}`;
 
 // Session id (sid) of the signed-in client, keyed by the logout form's xsrf secret, from the
@@ -176,6 +184,7 @@ const pendingFrontchannelLogouts = new Map();
 // An RSA key without `alg`, as in Entra's JWKS; the provider then publishes it without `alg`.
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig' };
+step('signing key generated');
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -360,4 +369,5 @@ if (fstatSync(0).isFIFO()) {
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
 
+step('provider built');
 process.stdout.write(`ready ${issuer}\n`);
