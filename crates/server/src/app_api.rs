@@ -274,13 +274,14 @@ async fn book(
             "every flex locker you may book is taken; try another bank or later",
         ));
     };
-    {
-        let mut index = tenant.write();
-        index.hold(&row);
-        if let Some(locker) = index.lockers.get_mut(&LockerId::new(&row.locker_id)) {
-            locker.state = LockerState::Assigned;
-        }
-    }
+    tenant
+        .after_commit(|index| {
+            index.hold(&row);
+            if let Some(locker) = index.lockers.get_mut(&LockerId::new(&row.locker_id)) {
+                locker.state = LockerState::Assigned;
+            }
+        })
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"assignment": row.id, "locker": row.locker_id, "ends_at": row.ends_at})),

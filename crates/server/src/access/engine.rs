@@ -117,7 +117,7 @@ async fn run_pass(
     };
 
     store.apply_changes(changes).await?;
-    tenant.write().apply(ops);
+    tenant.after_commit(|index| index.apply(ops)).await;
     if let Some(last) = events.last() {
         state.cursor = last.seq;
     }

@@ -17,6 +17,9 @@ pub(crate) mod preview;
 mod time_text;
 mod translate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -95,6 +98,11 @@ pub(crate) struct TenantAccess {
     /// The locker fingerprint the index was built from, so changes made by
     /// a CLI import or another node are noticed.
     lockers_seen: std::sync::Mutex<String>,
+    /// Held by a reload from its first read until the index is replaced,
+    /// and by each committed write while it updates the index's lockers or
+    /// assignments. A reload that read before a commit then cannot replace
+    /// the index after that commit's update.
+    locker_sync: Mutex<()>,
 }
 
 impl TenantAccess {
@@ -104,6 +112,13 @@ impl TenantAccess {
 
     pub fn write(&self) -> RwLockWriteGuard<'_, TenantIndex> {
         self.index.write().expect("access index lock")
+    }
+
+    /// Applies a committed change of lockers or assignments to the index,
+    /// after any reload in progress has finished.
+    pub async fn after_commit<R>(&self, change: impl FnOnce(&mut TenantIndex) -> R) -> R {
+        let _sync = self.locker_sync.lock().await;
+        change(&mut self.write())
     }
 }
 
@@ -230,6 +245,7 @@ impl Access {
                 ..EngineState::default()
             }),
             lockers_seen: std::sync::Mutex::new(lockers_seen),
+            locker_sync: Mutex::new(()),
         })
     }
 
@@ -315,10 +331,14 @@ impl Access {
     pub(crate) async fn lockers_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
         let store = self.inner.store.tenant(tenant_id);
-        *tenant.lockers_seen.lock().expect("fingerprint lock") = store.locker_fingerprint().await?;
-        let lockers = store.locker_snapshot().await?;
-        let assignments = store.open_assignments().await?;
         {
+            // Two reloads at once could otherwise store the newer fingerprint
+            // with the older lockers, and nothing would ever reload them.
+            let _sync = tenant.locker_sync.lock().await;
+            *tenant.lockers_seen.lock().expect("fingerprint lock") =
+                store.locker_fingerprint().await?;
+            let lockers = store.locker_snapshot().await?;
+            let assignments = store.open_assignments().await?;
             let mut index = tenant.write();
             index.set_lockers(lockers);
             index.set_assignments(&assignments);

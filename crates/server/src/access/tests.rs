@@ -1,0 +1,104 @@
+//! The index against concurrent reloads, on a real SQLite file.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use lockgate_domain::Slug;
+use lockgate_domain::access::model::LockerId;
+use lockgate_domain::audit::Actor;
+use lockgate_store::{NewBank, NewLocker, NewSite, NewZone, Store, StoreOptions};
+
+use super::Access;
+
+async fn store_with_bank() -> (Store, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
+        .await
+        .unwrap();
+    let tenant = store
+        .create_tenant(&Slug::parse("st-marys").unwrap())
+        .await
+        .unwrap();
+    let physical = store.tenant(&tenant.id);
+    let admin = || Actor::Admin("test-admin".into());
+    physical
+        .create_site(
+            admin(),
+            NewSite {
+                id: "main".into(),
+                name: "Main".into(),
+            },
+        )
+        .await
+        .unwrap();
+    physical
+        .create_zone(
+            admin(),
+            NewZone {
+                id: "w3".into(),
+                site: "main".into(),
+                name: "Ward 3".into(),
+            },
+        )
+        .await
+        .unwrap();
+    physical
+        .create_bank(
+            admin(),
+            NewBank {
+                id: "w3-a".into(),
+                zone: "w3".into(),
+                name: "Staff room".into(),
+            },
+        )
+        .await
+        .unwrap();
+    (store, tenant.id, dir)
+}
+
+/// The engine reloads lockers whenever their fingerprint changed, while an
+/// admin change reloads them after its commit. A reload that read before
+/// that commit must not replace the newer index after it, because the
+/// fingerprint it leaves behind already matches the database and nothing
+/// would reload again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_newer_lockers() {
+    let (store, tenant_id, _dir) = store_with_bank().await;
+    let access = Access::new(store.clone(), Arc::new(AtomicI64::new(0)));
+    let tenant = access.tenant(&tenant_id).await.unwrap();
+
+    for door in 1..=200 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reloader = {
+            let (access, tenant_id, stop) = (access.clone(), tenant_id.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    access.lockers_changed(&tenant_id).await.unwrap();
+                }
+            })
+        };
+        let id = format!("w3-a-{door}");
+        store
+            .tenant(&tenant_id)
+            .create_locker(
+                Actor::Admin("test-admin".into()),
+                NewLocker {
+                    id: id.clone(),
+                    bank: "w3-a".into(),
+                    door: door.to_string(),
+                    kind: "personal".into(),
+                    size: "medium".into(),
+                },
+            )
+            .await
+            .unwrap();
+        access.lockers_changed(&tenant_id).await.unwrap();
+        stop.store(true, Ordering::Relaxed);
+        reloader.await.unwrap();
+
+        assert!(
+            tenant.read().lockers.contains_key(&LockerId::new(&id)),
+            "locker {id} is missing from the index after a concurrent reload"
+        );
+    }
+}
