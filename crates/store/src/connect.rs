@@ -164,8 +164,9 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     // temp_store = MEMORY keeps statement journals (which SQLite opens for
     // every multi-row write inside a transaction) off the disk; without it
     // each SCIM write created and deleted a temporary file.
-    // journal_size_limit truncates the WAL file to 64 MiB whenever SQLite
-    // starts it over, so one burst of writes does not keep its disk space.
+    // journal_size_limit cuts the WAL file back to WAL_FILE_LIMIT when
+    // SQLite starts it over, so one burst of writes does not keep its disk
+    // space.
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
          PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; \
