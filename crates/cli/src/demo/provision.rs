@@ -178,6 +178,26 @@ pub(super) async fn book_flex_locker(api: &Api, people: &People, doctor: usize) 
     .await
 }
 
+/// Formats a replay's duration: milliseconds below a second, where "0.0 s"
+/// would hide it, and seconds with one decimal above.
 fn seconds(elapsed: Duration) -> String {
-    format!("{:.1} s", elapsed.as_secs_f64())
+    if elapsed < Duration::from_secs(1) {
+        format!("{} ms", elapsed.as_millis().max(1))
+    } else {
+        format!("{:.1} s", elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_shows_short_replays_in_milliseconds() {
+        assert_eq!(seconds(Duration::from_micros(300)), "1 ms");
+        assert_eq!(seconds(Duration::from_millis(45)), "45 ms");
+        assert_eq!(seconds(Duration::from_millis(999)), "999 ms");
+        assert_eq!(seconds(Duration::from_millis(1_000)), "1.0 s");
+        assert_eq!(seconds(Duration::from_millis(2_460)), "2.5 s");
+    }
 }

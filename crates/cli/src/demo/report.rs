@@ -251,8 +251,11 @@ fn print_outbox(outbox: &[Value]) {
     } else {
         ""
     };
+    // Without the note, 250 locker_assigned beside 246 open assignments
+    // reads as a mistake: the outbox keeps every cycle's notifications.
     println!(
-        "Notifications in the outbox (GET /outbox): {}{limit_note}",
+        "Notifications in the outbox (GET /outbox): {}{limit_note}, from every cycle, \
+         so lockers assigned and later lost count too",
         outbox.len()
     );
     for (kind, recipients) in &kinds {
