@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use lockgate_domain::access::model::LockerId;
 use lockgate_store::AssignmentRow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -34,7 +35,8 @@ pub(crate) async fn assignments(
         .tenant(&auth.tenant.id)
         .open_assignments()
         .await?;
-    rows.sort_by(|a, b| a.locker_id.cmp(&b.locker_id));
+    // In door order, as automatic assignment picks lockers: w3-a-2 before w3-a-10.
+    rows.sort_by(|a, b| LockerId::new(&a.locker_id).door_order(&LockerId::new(&b.locker_id)));
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
     let views = rows

@@ -107,6 +107,13 @@ async fn book_ten_of_a_thousand(hospital: Hospital) {
         .filter(|row| row["locker_id"].as_str().unwrap().starts_with("flex-b-"))
         .collect();
     assert_eq!(booked.len(), 10);
+    // Listed in door order, not text order (which puts flex-b-10 second).
+    let listed: Vec<&str> = booked
+        .iter()
+        .map(|row| row["locker_id"].as_str().unwrap())
+        .collect();
+    let doors: Vec<String> = (1..=10).map(|door| format!("flex-b-{door}")).collect();
+    assert_eq!(listed, doors);
 }
 
 #[tokio::test]
