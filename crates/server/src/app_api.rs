@@ -12,7 +12,7 @@ use lockgate_domain::access::decision::DenyReason;
 use lockgate_domain::access::model::{LockerId, LockerKind, LockerState};
 use lockgate_domain::access::policy::AssignmentMode;
 use lockgate_domain::audit::Actor;
-use lockgate_store::AuditDraft;
+use lockgate_store::{AuditDraft, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
@@ -236,7 +236,7 @@ async fn book(
             .filter(|l| !index.held.contains_key(&l.id))
             .map(|l| &l.id)
             .collect();
-        candidates.sort();
+        candidates.sort_by(|a, b| a.door_order(b));
         let candidates: Vec<String> = candidates
             .into_iter()
             .take(64)
@@ -262,11 +262,31 @@ async fn book(
         subject: String::new(),
         detail: json!({"user": user.user, "policy": policy}),
     };
-    let booked = state
-        .store
-        .tenant(&user.tenant_id)
-        .book(&user.user, policy.as_str(), candidates, ends_at, audit)
-        .await?;
+    // The booking and its index update run as their own task. A client that
+    // disconnects, or the request timeout, then cannot leave a committed
+    // booking out of the index, where its holder would be denied until the
+    // next reload.
+    let store = state.store.tenant(&user.tenant_id);
+    let booker = user.user.clone();
+    let booking = tokio::spawn(async move {
+        let booked = store
+            .book(&booker, policy.as_str(), candidates, ends_at, audit)
+            .await?;
+        if let Some(row) = &booked {
+            tenant
+                .after_commit(|index| {
+                    index.hold(row);
+                    if let Some(locker) = index.lockers.get_mut(&LockerId::new(&row.locker_id)) {
+                        locker.state = LockerState::Assigned;
+                    }
+                })
+                .await;
+        }
+        Ok::<_, StoreError>(booked)
+    });
+    let booked = booking
+        .await
+        .map_err(|err| StoreError::Internal(format!("the booking task failed: {err}")))??;
     let Some(row) = booked else {
         return Err(ApiFailure::new(
             StatusCode::CONFLICT,
@@ -274,14 +294,6 @@ async fn book(
             "every flex locker you may book is taken; try another bank or later",
         ));
     };
-    tenant
-        .after_commit(|index| {
-            index.hold(&row);
-            if let Some(locker) = index.lockers.get_mut(&LockerId::new(&row.locker_id)) {
-                locker.state = LockerState::Assigned;
-            }
-        })
-        .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"assignment": row.id, "locker": row.locker_id, "ends_at": row.ends_at})),

@@ -57,8 +57,12 @@ impl LockerId {
     /// Orders locker ids as people read door numbers, so that `w3-a-2`
     /// comes before `w3-a-10`, which plain text order puts first.
     pub fn door_order(&self, other: &LockerId) -> std::cmp::Ordering {
-        alphanumeric_sort::compare_str(self.as_str(), other.as_str())
-            .then_with(|| self.as_str().cmp(other.as_str()))
+        Self::compare_doors(self.as_str(), other.as_str())
+    }
+
+    /// Like [`LockerId::door_order`], for ids held as text.
+    pub fn compare_doors(a: &str, b: &str) -> std::cmp::Ordering {
+        alphanumeric_sort::compare_str(a, b).then_with(|| a.cmp(b))
     }
 }
 string_id!(

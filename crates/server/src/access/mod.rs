@@ -288,7 +288,13 @@ impl Access {
     /// every committed identity event.
     pub(crate) async fn settle(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
-        engine::catch_up(&self.inner.store.tenant(tenant_id), &tenant, self.now()).await
+        let store = self.inner.store.tenant(tenant_id);
+        let now = self.now();
+        // A pass runs as its own task, so a request that is dropped between
+        // a pass's commit and its index update cannot cut the pass short.
+        tokio::spawn(async move { engine::catch_up(&store, &tenant, now).await })
+            .await
+            .map_err(|err| StoreError::Internal(format!("the lifecycle pass failed: {err}")))?
     }
 
     /// Tells the engine that SCIM committed identity changes.
@@ -335,13 +341,18 @@ impl Access {
             // Two reloads at once could otherwise store the newer fingerprint
             // with the older lockers, and nothing would ever reload them.
             let _sync = tenant.locker_sync.lock().await;
-            *tenant.lockers_seen.lock().expect("fingerprint lock") =
-                store.locker_fingerprint().await?;
+            // Read before the lockers, so a change committed in between
+            // shows as a new fingerprint, and stored only once the index is
+            // replaced, so a failed read leaves the old one to retry.
+            let fingerprint = store.locker_fingerprint().await?;
             let lockers = store.locker_snapshot().await?;
             let assignments = store.open_assignments().await?;
-            let mut index = tenant.write();
-            index.set_lockers(lockers);
-            index.set_assignments(&assignments);
+            {
+                let mut index = tenant.write();
+                index.set_lockers(lockers);
+                index.set_assignments(&assignments);
+            }
+            *tenant.lockers_seen.lock().expect("fingerprint lock") = fingerprint;
         }
         self.replan_all(&tenant).await;
         Ok(())

@@ -35,8 +35,8 @@ pub(crate) async fn assignments(
         .tenant(&auth.tenant.id)
         .open_assignments()
         .await?;
-    // In door order, as automatic assignment picks lockers: w3-a-2 before w3-a-10.
-    rows.sort_by(|a, b| LockerId::new(&a.locker_id).door_order(&LockerId::new(&b.locker_id)));
+    // In door order, as lockers are assigned and booked: w3-a-2 before w3-a-10.
+    rows.sort_by(|a, b| LockerId::compare_doors(&a.locker_id, &b.locker_id));
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
     let views = rows

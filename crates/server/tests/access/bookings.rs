@@ -189,3 +189,84 @@ async fn booking_holds_locker_until_it_ends() {
     assert_eq!(hospital.locker_state("flex-b-1").await, "available");
     assert_eq!(tap().await["reason"], "not_assigned");
 }
+
+/// Admin changes reload every locker and assignment into the index. A
+/// reload that read before a booking committed must not drop the booking
+/// from the index, or its holder's badge would be denied at the locker
+/// they just booked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_survives_concurrent_reloads() {
+    let hospital = Hospital::open().await;
+    let access = &hospital.access;
+    const BOOKINGS: usize = 30;
+    for door in 1..=BOOKINGS {
+        let id = format!("flex-b-{door}");
+        create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
+    }
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12}
+        }),
+    )
+    .await;
+    let mut doctors_with_tokens = Vec::new();
+    for n in 0..BOOKINGS {
+        let badge = format!("DR-{n}");
+        let user_name = format!("dr{n}@st-marys.example");
+        let doctor = crate::fixture::create_user(access, &user_name, &badge).await;
+        crate::fixture::add_member(access, &doctors, &doctor).await;
+        hospital.lockers_of(&doctor).await;
+        let (status, body) = access
+            .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        doctors_with_tokens.push((badge, body["token"].as_str().unwrap().to_string()));
+    }
+    let flex_device = access.device_token("flex-b").await;
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reloads = async {
+        let mut door = 100;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            door += 1;
+            let id = format!("ward-a-{door}");
+            create_locker(access, &id, "ward-a", &door.to_string(), "personal").await;
+        }
+    };
+    let bookings = async {
+        let mut denied = Vec::new();
+        for (badge, token) in &doctors_with_tokens {
+            let (status, body) = access
+                .call(
+                    Method::POST,
+                    "/app/v1/st-marys/bookings",
+                    token,
+                    Some(json!({"hours": 4})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let locker = body["locker"].as_str().unwrap();
+            let door = locker.strip_prefix("flex-b-").unwrap();
+            let (_, decision) = access
+                .call(
+                    Method::POST,
+                    "/device/v1/decisions",
+                    &flex_device,
+                    Some(json!({"bank": "flex-b", "door": door, "credential": {"type": "badge", "id": badge}})),
+                )
+                .await;
+            if decision["decision"] != "allow" {
+                denied.push(format!("{badge} at {locker}: {decision}"));
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        denied
+    };
+    let ((), denied) = tokio::join!(reloads, bookings);
+    assert!(denied.is_empty(), "booked lockers denied: {denied:?}");
+}
