@@ -9,7 +9,7 @@
 //! provider's limits are described in `tests/oidc-provider/README.md`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -177,8 +177,13 @@ pub async fn start_with_env(
     for _ in 0..START_ATTEMPTS {
         match start_once(&mut command).await {
             Ok((issuer, child, log, stderr_reader)) => {
+                // Straight to stderr, past the test harness's capture, so a
+                // recovered hang still shows in the CI log of a passing run.
                 for report in &hangs {
-                    eprintln!("an OpenID provider hung and was replaced: {report}");
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "an OpenID provider hung and was replaced: {report}"
+                    );
                 }
                 return Provider {
                     issuer,
@@ -191,7 +196,10 @@ pub async fn start_with_env(
                 };
             }
             Err(StartFailure::Hung(report)) => hangs.push(report),
-            Err(StartFailure::Broken(report)) => panic!("{report}"),
+            Err(StartFailure::Broken(report)) => {
+                hangs.push(report);
+                panic!("{}", hangs.join("\n\n"));
+            }
         }
     }
     panic!("{}", hangs.join("\n\n"));
@@ -536,8 +544,8 @@ fn stop_failed(
 }
 
 /// Describes a process that does not respond: its state, the kernel function it waits in,
-/// the CPU time it used, and the machine's load. This tells a process blocked in the kernel
-/// from one that computes or one that never got a CPU.
+/// the CPU time it used, and the machine's load. This separates a process blocked in the
+/// kernel from one that computes or one that never got a CPU.
 fn process_state(pid: u32) -> String {
     let read = |name: &str| {
         std::fs::read_to_string(format!("/proc/{pid}/{name}"))
@@ -565,8 +573,40 @@ fn process_state(pid: u32) -> String {
         .unwrap_or_else(|| "unknown".to_string());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
-        "state {state}, waiting in {}, CPU {cpu_ticks}, load average {}",
+        "state {state}, waiting in {}, CPU {cpu_ticks}, threads {}, load average {}",
         read("wchan"),
+        thread_states(pid),
         load.trim()
     )
+}
+
+/// Counts the threads of `pid` by state and kernel wait function, because
+/// node's main thread may wait in epoll while a worker thread is stuck.
+fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "unreadable".to_string();
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for task in tasks.flatten() {
+        let read = |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+        let stat = read("stat");
+        // Field 3 of /proc/PID/task/TID/stat, the first after the name's parenthesis.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| "?".to_string());
+        let wchan = read("wchan");
+        let wchan = wchan.trim();
+        let key = if wchan.is_empty() || wchan == "0" {
+            state
+        } else {
+            format!("{state} in {wchan}")
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(key, count)| format!("{count} {key}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
