@@ -246,16 +246,16 @@ fn print_outbox(outbox: &[Value]) {
         let recipient = entry["recipient"].as_str().unwrap_or("-").to_string();
         *kinds.entry(kind).or_default().entry(recipient).or_default() += 1;
     }
-    let limit_note = if outbox.len() == 1000 {
-        ", the newest 1000"
-    } else {
-        ""
-    };
     // Without the note, 250 locker_assigned beside 246 open assignments
     // reads as a mistake: the outbox keeps every cycle's notifications.
+    let scope = if outbox.len() == 1000 {
+        "the newest 1000"
+    } else {
+        "from every cycle"
+    };
     println!(
-        "Notifications in the outbox (GET /outbox): {}{limit_note}, from every cycle, \
-         so lockers assigned and later lost count too",
+        "Notifications in the outbox (GET /outbox): {} ({scope}, so lockers assigned and \
+         later lost count too)",
         outbox.len()
     );
     for (kind, recipients) in &kinds {
