@@ -170,11 +170,17 @@ pub async fn demo(mut ctx: Context, data_dir_given: bool, args: DemoArgs) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr like `serve`. The demo's own output goes to stdout, so
-/// `2>/dev/null` leaves only the walkthrough.
+/// Logs to stderr like `serve`, and the demo's own output goes to stdout.
+/// On a terminal both interleave, so the default level `info` becomes
+/// `warn` here. `RUST_LOG` or a configured `log.level` other than `info`
+/// still decides.
 fn init_logging(ctx: &Context) {
+    let level = match ctx.config.log.level.as_str() {
+        "info" => "warn",
+        configured => configured,
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&ctx.config.log.level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -82,6 +82,9 @@ enum Command {
     /// that is deleted on exit. With --data-dir it is kept, and when it
     /// already has a demo-hospital tenant the demo creates demo-hospital-2
     /// (then -3 and so on), so earlier runs stay as they were.
+    ///
+    /// The server logs only warnings and errors while the demo runs, so its
+    /// lines do not break up the walkthrough. Set RUST_LOG=info to see more.
     Demo(demo::DemoArgs),
     /// Check that a running server is ready; exits 0 when it is.
     Healthcheck {

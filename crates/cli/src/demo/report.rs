@@ -136,8 +136,8 @@ fn print_holders(people: &People, current: &[Assignment], by_id: &HashMap<String
         .count();
     println!(
         "Who got which locker (GET /assignments): {} open assignments, of which {} fixed, \
-         {in_grace} in a grace period after losing the group and {bookings} booked. The first {LOCKERS_LISTED} \
-         fixed ones, then every booking:",
+         {in_grace} in a grace period after losing the group and {bookings} booked. The fixed lockers of \
+         the first {LOCKERS_LISTED} people by employee number (the API lists by door), then every booking:",
         current.len(),
         fixed.len()
     );
