@@ -213,14 +213,32 @@ impl Drop for ServerProcess {
 
 /// Returns the resident set size of process `pid` (`VmRSS`) in bytes.
 pub fn resident_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmRSS")
+}
+
+/// Returns the largest resident memory of `pid` since it started or since
+/// [`reset_peak_resident`], in bytes (`VmHWM`, kept by the kernel).
+pub fn peak_resident(pid: u32) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmHWM")
+}
+
+/// Sets the kernel's record of the largest resident memory of `pid` to
+/// its current resident memory, by writing 5 to `/proc/PID/clear_refs`
+/// (proc(5), Linux 4.0 and later).
+pub fn reset_peak_resident(pid: u32) -> anyhow::Result<()> {
+    let path = format!("/proc/{pid}/clear_refs");
+    std::fs::write(&path, "5").with_context(|| format!("cannot write {path}"))
+}
+
+fn status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let kib = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|number| number.trim().parse::<u64>().ok())
-        .with_context(|| format!("{path} has no VmRSS line in kB"))?;
+        .with_context(|| format!("{path} has no {field} line in kB"))?;
     Ok(kib * 1024)
 }
 
@@ -339,4 +357,30 @@ pub fn cpu_model() -> String {
                 .map(|(_, model)| model.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_resident_follows_reset() {
+        let pid = std::process::id();
+        // Touch 64 MB, so the high-water mark is well above what stays
+        // resident once it is freed.
+        let block = vec![1u8; 64 << 20];
+        let touched: u64 = block.iter().step_by(4096).map(|&b| u64::from(b)).sum();
+        assert_eq!(touched, (64 << 20) / 4096);
+        drop(block);
+        let peak_before = peak_resident(pid).unwrap();
+        let resident = resident_bytes(pid).unwrap();
+        assert!(
+            peak_before >= resident + (32 << 20),
+            "{peak_before} {resident}"
+        );
+
+        reset_peak_resident(pid).unwrap();
+        let peak_after = peak_resident(pid).unwrap();
+        assert!(peak_after < peak_before, "{peak_after} {peak_before}");
+    }
 }
