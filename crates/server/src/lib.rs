@@ -110,6 +110,9 @@ impl App {
         // about 60 KB per open connection, 25 MB with one controller per bank
         // at 400 banks. The routes already have their state, so nothing is
         // left to build per request.
+        // TCP_NODELAY stays off, as axum 0.8 leaves it: each response is one
+        // write, and turning it on made the decision benchmark's open-loop
+        // p99 worse, not better (docs/benchmarks.md).
         let result = axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(shutdown)
             .await;
