@@ -7,6 +7,24 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::fixture::{Hospital, create_group, create_locker, save_policy};
+use crate::support::AccessApp;
+
+/// Creates the Doctors group and a policy that lets its members book flex
+/// lockers in bank flex-b for up to 12 hours. Returns the group's id.
+async fn doctors_may_book_flex_b(access: &AccessApp) -> String {
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12}
+        }),
+    )
+    .await;
+    doctors
+}
 
 #[tokio::test]
 async fn thousand_bookings_ten_lockers() {
@@ -34,17 +52,7 @@ async fn book_ten_of_a_thousand(hospital: Hospital) {
         )
         .await;
     }
-    let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12}
-        }),
-    )
-    .await;
+    let doctors = doctors_may_book_flex_b(access).await;
 
     // 1,000 doctors, each with an app token; created through the store to
     // keep the set-up short, then added to the group over SCIM.
@@ -121,17 +129,7 @@ async fn booking_holds_locker_until_it_ends() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
     create_locker(access, "flex-b-1", "flex-b", "1", "flex").await;
-    let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12}
-        }),
-    )
-    .await;
+    let doctors = doctors_may_book_flex_b(access).await;
     let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
     crate::fixture::add_member(access, &doctors, &doctor).await;
     hospital.lockers_of(&doctor).await;
@@ -203,17 +201,7 @@ async fn booking_survives_concurrent_reloads() {
         let id = format!("flex-b-{door}");
         create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
     }
-    let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12}
-        }),
-    )
-    .await;
+    let doctors = doctors_may_book_flex_b(access).await;
     let mut doctors_with_tokens = Vec::new();
     for n in 0..BOOKINGS {
         let badge = format!("DR-{n}");
