@@ -352,24 +352,24 @@ async fn measure(
     let server_cpu_before = process::cpu_time(Some(pid))?;
     let client_cpu_before = process::cpu_time(None)?;
     let machine_cpu_before = process::machine_busy_time()?;
-    // The kernel's high-water mark records every peak, while samples can
-    // miss one, so they count only where the mark cannot be reset.
+    // The kernel's high-water mark records every peak. Samples, which can
+    // miss a short one, are taken only where the mark cannot be reset.
     let kernel_peak = process::reset_peak_resident(pid).is_ok();
-    let sampler = tokio::spawn(process::peak_resident_bytes(
-        pid,
-        Duration::from_millis(250),
-        Instant::now() + duration,
-    ));
+    let sampler = (!kernel_peak).then(|| {
+        tokio::spawn(process::peak_resident_bytes(
+            pid,
+            Duration::from_millis(250),
+            Instant::now() + duration,
+        ))
+    });
     let run = generator.run(duration, rate).await?;
     let server_cpu = process::cpu_time(Some(pid))?.saturating_sub(server_cpu_before);
     let client_cpu = process::cpu_time(None)?.saturating_sub(client_cpu_before);
     let machine_cpu = process::machine_busy_time()?.saturating_sub(machine_cpu_before);
-    let sampled_peak = sampler.await?;
     let resident_after = process::resident_bytes(pid)?;
-    let peak_resident = if kernel_peak {
-        process::peak_resident(pid)?.max(sampled_peak)
-    } else {
-        sampled_peak
+    let peak_resident = match sampler {
+        Some(sampler) => sampler.await?,
+        None => process::peak_resident(pid)?,
     };
     Ok(Measured {
         warm_up,
