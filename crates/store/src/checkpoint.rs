@@ -190,6 +190,16 @@ mod tests {
         }
     }
 
+    /// Opens a store in a new temporary directory, which lives as long as
+    /// the returned handle.
+    async fn open_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
     /// Returns the frames in the log, from a passive checkpoint.
     async fn log_frames(store: &Store) -> i64 {
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -225,9 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn checkpoint_lets_the_next_write_restart_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions::sqlite_in_dir(dir.path());
-        let store = Store::connect(&options).await.unwrap();
+        let (store, _dir) = open_store().await;
         let entries: Vec<LogEntry> = (0..3_000).map(entry).collect();
         store.append_provisioning_log(&entries).await.unwrap();
         let before = log_frames(&store).await;
@@ -246,10 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn checkpoint_restarts_idle_long_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
-            .await
-            .unwrap();
+        let (store, _dir) = open_store().await;
         let entries: Vec<LogEntry> = (0..3_000).map(entry).collect();
         store.append_provisioning_log(&entries).await.unwrap();
 
@@ -267,10 +272,7 @@ mod tests {
 
     #[tokio::test]
     async fn checkpoint_restarts_busy_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
-            .await
-            .unwrap();
+        let (store, _dir) = open_store().await;
         // Fills about 700 frames.
         let entries: Vec<LogEntry> = (0..10_000).map(entry).collect();
         store.append_provisioning_log(&entries).await.unwrap();

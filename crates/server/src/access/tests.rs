@@ -10,6 +10,10 @@ use lockgate_store::{NewBank, NewLocker, NewSite, NewZone, Store, StoreOptions};
 
 use super::Access;
 
+fn admin() -> Actor {
+    Actor::Admin("test-admin".into())
+}
+
 async fn store_with_bank() -> (Store, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&StoreOptions::sqlite_in_dir(dir.path()))
@@ -20,7 +24,6 @@ async fn store_with_bank() -> (Store, String, tempfile::TempDir) {
         .await
         .unwrap();
     let physical = store.tenant(&tenant.id);
-    let admin = || Actor::Admin("test-admin".into());
     physical
         .create_site(
             admin(),
@@ -81,7 +84,7 @@ async fn reload_keeps_newer_lockers() {
         store
             .tenant(&tenant_id)
             .create_locker(
-                Actor::Admin("test-admin".into()),
+                admin(),
                 NewLocker {
                     id: id.clone(),
                     bank: "w3-a".into(),
