@@ -18,8 +18,8 @@ import { USERS } from './users.mjs';
 console.info = console.error;
 console.log = console.error;
 
-// Each start-up step notes its time on stderr, so a provider that never prints its ready line
-// shows in its log where it stopped.
+// Each start-up step writes its time to stderr, so the log of a provider that never prints its
+// ready line shows where it stopped.
 function step(name) {
   console.error(`provider.mjs: ${name} after ${Math.round(performance.now())} ms`);
 }

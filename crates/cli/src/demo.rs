@@ -170,10 +170,9 @@ pub async fn demo(mut ctx: Context, data_dir_given: bool, args: DemoArgs) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr like `serve`, and the demo's own output goes to stdout.
-/// On a terminal both interleave, so the default level `info` becomes
-/// `warn` here. `RUST_LOG` or a configured `log.level` other than `info`
-/// still decides.
+/// Sets up logging to stderr like `serve`. The walkthrough goes to stdout,
+/// and on a terminal the two interleave, so the default level `info` becomes
+/// `warn`. `RUST_LOG` or a configured level other than `info` still applies.
 fn init_logging(ctx: &Context) {
     let level = match ctx.config.log.level.as_str() {
         "info" => "warn",

@@ -262,10 +262,9 @@ async fn book(
         subject: String::new(),
         detail: json!({"user": user.user, "policy": policy}),
     };
-    // The booking and its index update run as their own task. A client that
-    // disconnects, or the request timeout, then cannot leave a committed
-    // booking out of the index, where its holder would be denied until the
-    // next reload.
+    // The booking and its index update run as their own task, so a dropped
+    // request (client gone, timeout) cannot leave a committed booking out of
+    // the index, where its holder would be denied until the next reload.
     let store = state.store.tenant(&user.tenant_id);
     let booker = user.user.clone();
     let booking = tokio::spawn(async move {

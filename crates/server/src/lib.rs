@@ -104,15 +104,12 @@ impl App {
             .map_err(std::io::Error::other)?;
         let pruning = provisioning_log::spawn_pruning(self.state.clone());
         let lapse = sso::lapse::spawn(self.state.clone());
-        // Served as a make-service, each connection shares the router. Served
-        // as a `Router`, axum rebuilds every route for each connection (axum
-        // 0.8's `Service<IncomingStream>` calls `with_state(())`). That cost
-        // about 60 KB per open connection, 25 MB with one controller per bank
-        // at 400 banks. The routes already have their state, so nothing is
-        // left to build per request.
-        // TCP_NODELAY stays off, as axum 0.8 leaves it: each response is one
-        // write, and turning it on made the decision benchmark's open-loop
-        // p99 worse, not better (docs/benchmarks.md).
+        // A make-service shares one router between connections. Given the
+        // `Router` itself, axum 0.8 rebuilds every route for each connection
+        // (`with_state(())`), about 60 KB per open connection.
+        //
+        // TCP_NODELAY stays off, as axum leaves it, because turning it on made
+        // the open-loop p99 worse (docs/benchmarks.md).
         let result = axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(shutdown)
             .await;

@@ -341,9 +341,9 @@ impl Access {
             // Two reloads at once could otherwise store the newer fingerprint
             // with the older lockers, and nothing would ever reload them.
             let _sync = tenant.locker_sync.lock().await;
-            // Read before the lockers, so a change committed in between
-            // shows as a new fingerprint, and stored only once the index is
-            // replaced, so a failed read leaves the old one to retry.
+            // The fingerprint is read first, so a change committed during the
+            // reads shows up at the next check. It is stored last, so a failed
+            // read is retried.
             let fingerprint = store.locker_fingerprint().await?;
             let lockers = store.locker_snapshot().await?;
             let assignments = store.open_assignments().await?;

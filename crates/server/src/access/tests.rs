@@ -59,11 +59,9 @@ async fn store_with_bank() -> (Store, String, tempfile::TempDir) {
     (store, tenant.id, dir)
 }
 
-/// The engine reloads lockers whenever their fingerprint changed, while an
-/// admin change reloads them after its commit. A reload that read before
-/// that commit must not replace the newer index after it, because the
-/// fingerprint it leaves behind already matches the database and nothing
-/// would reload again.
+/// A reload that read before an admin change committed must not replace the
+/// index the admin's own reload built after it, because its stored
+/// fingerprint then matches the database and nothing would reload again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_keeps_newer_lockers() {
     let (store, tenant_id, _dir) = store_with_bank().await;

@@ -188,10 +188,8 @@ async fn booking_holds_locker_until_it_ends() {
     assert_eq!(tap().await["reason"], "not_assigned");
 }
 
-/// Admin changes reload every locker and assignment into the index. A
-/// reload that read before a booking committed must not drop the booking
-/// from the index, or its holder's badge would be denied at the locker
-/// they just booked.
+/// A reload that read before a booking committed must not drop the booking
+/// from the index, or the holder's badge is denied at the locker just booked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_survives_concurrent_reloads() {
     let hospital = Hospital::open().await;
