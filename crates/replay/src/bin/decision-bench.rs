@@ -306,6 +306,9 @@ struct Measured {
     /// Size of SQLite's write-ahead log before and after the measured run.
     wal_before: u64,
     wal_after: u64,
+    /// Bytes the server caused to be written to storage during the run,
+    /// where `/proc/PID/io` is readable.
+    disk_written: Option<u64>,
     /// Requests per second offered by an open loop; 0 in a closed loop.
     offered: f64,
     /// HTTP connections the load generator used.
@@ -352,6 +355,7 @@ async fn measure(
     let server_cpu_before = process::cpu_time(Some(pid))?;
     let client_cpu_before = process::cpu_time(None)?;
     let machine_cpu_before = process::machine_busy_time()?;
+    let written_before = process::written_bytes(pid).ok();
     // The kernel's high-water mark records every peak. Samples, which can
     // miss a short one, are taken only where the mark cannot be reset.
     let kernel_peak = process::reset_peak_resident(pid).is_ok();
@@ -366,6 +370,9 @@ async fn measure(
     let server_cpu = process::cpu_time(Some(pid))?.saturating_sub(server_cpu_before);
     let client_cpu = process::cpu_time(None)?.saturating_sub(client_cpu_before);
     let machine_cpu = process::machine_busy_time()?.saturating_sub(machine_cpu_before);
+    let disk_written = written_before
+        .zip(process::written_bytes(pid).ok())
+        .map(|(before, after)| after.saturating_sub(before));
     let resident_after = process::resident_bytes(pid)?;
     let peak_resident = match sampler {
         Some(sampler) => sampler.await?,
@@ -382,6 +389,7 @@ async fn measure(
         resident_after,
         wal_before,
         wal_after: process::wal_bytes(database),
+        disk_written,
         offered: rate.unwrap_or(0.0),
         connections: args.concurrency,
     })
@@ -555,6 +563,15 @@ fn print_resources(measured: &Measured) {
         megabytes(measured.wal_before),
         megabytes(measured.wal_after)
     );
+    if let Some(written) = measured.disk_written {
+        let records = measured.run.tally.allowed + measured.run.tally.denied_total();
+        println!(
+            "  server writes to storage: {} ({:.1} MB/s, {:.1} KB per audited decision)",
+            megabytes(written),
+            written as f64 / 1e6 / seconds,
+            written as f64 / 1e3 / records.max(1) as f64
+        );
+    }
     let source = if measured.kernel_peak {
         "VmHWM"
     } else {
