@@ -213,8 +213,12 @@ pub(super) fn describe_policy(policy: &Value) -> String {
         .unwrap_or_default();
     let mut text = format!("{mode} in {}", zones.join(", "));
     if let Some(days) = policy["lifecycle"]["mover_grace_days"].as_u64() {
-        let action = policy["lifecycle"]["leaver_action"].as_str().unwrap_or("-");
-        text.push_str(&format!("; movers keep it {days} days; leavers: {action}"));
+        let leavers = match policy["lifecycle"]["leaver_action"].as_str() {
+            Some("clear_out") => "a leaver's locker waits for clear-out",
+            Some("release") => "a leaver's locker is free again at once",
+            _ => "leaver action not set",
+        };
+        text.push_str(&format!("; movers keep it {days} days; {leavers}"));
     }
     text
 }
@@ -233,6 +237,23 @@ mod tests {
             describe_policy(&policy),
             "flex booking, max 12 h in Theatre suite (theatres), Riverside theatre (rv-theatre)"
         );
+    }
+
+    #[test]
+    fn policy_description_explains_leaver_action() {
+        let policy = |action: &str| {
+            json!({
+                "what": {"zones": ["ward-3"]},
+                "how": {"mode": "fixed"},
+                "lifecycle": {"mover_grace_days": 7, "leaver_action": action},
+            })
+        };
+        assert_eq!(
+            describe_policy(&policy("clear_out")),
+            "fixed locker, assigned automatically in Surgical ward 3 (ward-3); \
+             movers keep it 7 days; a leaver's locker waits for clear-out"
+        );
+        assert!(describe_policy(&policy("release")).ends_with("is free again at once"));
     }
 
     #[test]

@@ -106,7 +106,10 @@ pub(super) fn print(
 ) -> Result<()> {
     println!("Who lost access, and when");
     println!(
-        "  Users who moved or left their ward group keep their locker for the policy's grace period; after it, the locker goes to clear-out:"
+        "  Users who moved or left their ward group keep their locker for the policy's grace period; after it, the locker goes to clear-out."
+    );
+    println!(
+        "  A mover's new locker is the lowest free door in the new ward, skipping doors held by others or waiting for clear-out:"
     );
     let moves = cast
         .ward_movers
