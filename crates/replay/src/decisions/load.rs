@@ -712,8 +712,8 @@ mod tests {
             assert_eq!(*at, started + interval * k as u32, "send time {k}");
             assert!(released >= at, "send time {k} was handed out early");
         }
-        // Each sleep lasts at least the quantum, so 50 ms holds at most
-        // 500 of them, half the number of send times.
+        // Each sleep lasts at least the quantum, so 50 ms has room for at
+        // most 500 of them, half the number of send times.
         assert!(sleeps.iter().all(|pause| *pause >= PACER_QUANTUM));
         assert!(sleeps.len() <= 500, "{} sleeps", sleeps.len());
     }
