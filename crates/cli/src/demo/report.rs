@@ -105,8 +105,8 @@ async fn print_counts(api: &Api, floor: &Floor<'_>, leavers: &[lost_access::Leav
         .filter(|row| row.grace_until.is_some())
         .count();
     println!(
-        "  assignments: {} open; bookings: {bookings}; in a grace period after losing the \
-         group: {in_grace}",
+        "  assignments: {} open, of which {bookings} booked and {in_grace} in a grace period after \
+         losing the group",
         floor.current.len()
     );
     println!();
@@ -137,7 +137,7 @@ fn print_holders(people: &People, current: &[Assignment], by_id: &HashMap<String
     println!(
         "Who got which locker (GET /assignments): {} open assignments, of which {} fixed, \
          {in_grace} in a grace period after losing the group and {bookings} booked. The fixed lockers of \
-         the first {LOCKERS_LISTED} people by employee number (the API lists by door), then every booking:",
+         the first {LOCKERS_LISTED} people by employee number (GET /assignments itself lists them by door), then every booking:",
         current.len(),
         fixed.len()
     );

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use lockgate_replay::decisions::admin::{AdminClient, ChainCheck};
-use lockgate_replay::decisions::load::{Generator, Latencies, Mix, RunReport, percentile};
+use lockgate_replay::decisions::load::{
+    Generator, Latencies, Mix, RunReport, UNKNOWN_PER_BANK, percentile,
+};
 use lockgate_replay::decisions::process::{self, Lockgate, ServerProcess};
 use lockgate_replay::decisions::setup::{self, Layout, Provisioning, Step};
 use lockgate_replay::decisions::{FIXTURE_FILE, Fixture};
@@ -506,7 +508,8 @@ fn print_run(measured: &Measured) {
     );
     println!(
         "  sent: {} own door, {} other door, {} unknown badge ({:.2}%); {} unknown badges sent as own-door \
-         requests because every bank had used its budget of unknown badges",
+         requests because every bank had been sent its {UNKNOWN_PER_BANK} for the minute \
+         (the server answers a bank with 429 after 20 unknown badges in a minute)",
         tally.own_door,
         tally.other_door,
         tally.unknown_badge,
@@ -559,14 +562,14 @@ fn print_resources(measured: &Measured) {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     println!(
-        "  SQLite write-ahead log: {} before the run, {} after it",
+        "  SQLite write-ahead log file: {} before the run, {} after it (written over from its start each time the log starts over)",
         megabytes(measured.wal_before),
         megabytes(measured.wal_after)
     );
     if let Some(written) = measured.disk_written {
         let records = measured.run.tally.allowed + measured.run.tally.denied_total();
         println!(
-            "  server writes to storage: {} ({:.1} MB/s, {:.1} KB per audited decision)",
+            "  server writes to storage, log and database file: {} ({:.1} MB/s, {:.1} KB per audited decision; fewer records per group commit write more per record)",
             megabytes(written),
             written as f64 / 1e6 / seconds,
             written as f64 / 1e3 / records.max(1) as f64
@@ -578,7 +581,7 @@ fn print_resources(measured: &Measured) {
         "sampled every 250 ms"
     };
     println!(
-        "  server resident memory: peak {} during the run ({source}), {} after it; load average {} at the end",
+        "  server resident memory: peak {} since the measured run started ({source}), {} after it; load average {} at the end",
         megabytes(measured.peak_resident),
         megabytes(measured.resident_after),
         process::load_average()

@@ -40,7 +40,7 @@ const PROBLEMS_KEPT: usize = 5;
 /// responds 429 to every request of a bank, known badges included, once
 /// the bank has presented 20 unknown badges within a minute, so the client
 /// stays below that.
-const UNKNOWN_PER_BANK: u32 = 18;
+pub const UNKNOWN_PER_BANK: u32 = 18;
 
 /// The server's window is one minute from the first unknown badge. The
 /// client's starts a little earlier, at the send, so it waits a few
