@@ -569,7 +569,7 @@ fn print_resources(measured: &Measured) {
     if let Some(written) = measured.disk_written {
         let records = measured.run.tally.allowed + measured.run.tally.denied_total();
         println!(
-            "  server writes to storage, log and database file: {} ({:.1} MB/s, {:.1} KB per audited decision; fewer records per group commit write more per record)",
+            "  server writes to storage (log and database files): {} ({:.1} MB/s, {:.1} KB per audited decision; fewer records per group commit write more per record)",
             megabytes(written),
             written as f64 / 1e6 / seconds,
             written as f64 / 1e3 / records.max(1) as f64
