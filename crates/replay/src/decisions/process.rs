@@ -233,10 +233,8 @@ pub fn reset_peak_resident(pid: u32) -> anyhow::Result<()> {
 fn status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().strip_suffix("kB"))
+    let kib = field_value(&status, field)
+        .and_then(|value| value.strip_suffix("kB"))
         .and_then(|number| number.trim().parse::<u64>().ok())
         .with_context(|| format!("{path} has no {field} line in kB"))?;
     Ok(kib * 1024)
@@ -345,9 +343,15 @@ pub fn written_bytes(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn io_field(io: &str, field: &str) -> Option<u64> {
-    io.lines()
+    field_value(io, field).and_then(|value| value.parse().ok())
+}
+
+/// Returns the trimmed text after `field:` on the first line that starts
+/// with it, the layout of `/proc/PID/status` and `/proc/PID/io`.
+fn field_value<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().parse().ok())
+        .map(str::trim)
 }
 
 /// Returns the one-, five- and fifteen-minute load averages as text.
