@@ -581,9 +581,9 @@ impl Task {
     }
 }
 
-/// Shortest sleep of the pacing thread. A pacer that woke for each send
-/// time woke 20,000 times a second at 20,000 requests a second, on the
-/// cores the server uses. Alternated with it on the 2-core VM of
+/// Shortest sleep of the pacing thread. Waking for each send time meant
+/// 20,000 wake-ups a second at 20,000 requests a second, on the cores the
+/// server uses. Alternated with such a pacer on the 2-core VM of
 /// docs/benchmarks.md, waking at most every 100 µs lowered the open
 /// loop's p99 in seven pairs of runs out of seven.
 const PACER_QUANTUM: Duration = Duration::from_micros(100);
