@@ -37,6 +37,21 @@ pub(crate) fn return_freed_memory_at_once() {
     unsafe { mi_option_set(PURGE_DELAY, 0) }
 }
 
+/// Disables transparent huge pages for the process. mimalloc marks its
+/// arenas `MADV_HUGEPAGE`, so with freed pages returned at once, each return
+/// split a 2 MiB page and the next allocation there faulted in a new one,
+/// which the kernel zeroes first. A 25-second decision benchmark at 20,000
+/// decisions a second took about 1,850 such faults. Without huge pages its
+/// p99 fell from 5.6-11.4 ms to 3.9-5.2 ms, and the resident peak from
+/// 177 MB to 165 MB.
+///
+/// `PR_SET_THP_DISABLE` also covers the arena mapped before `main`. Kernels
+/// older than 3.15 reject it, and the server then runs with huge pages.
+pub(crate) fn disable_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +94,25 @@ mod tests {
             returned > 150 * 1024 * 1024,
             "only {returned} of about 200 MB freed bytes left the process"
         );
+    }
+
+    /// Checks the `THP_enabled` line of /proc/self/status, which turns 0
+    /// once the process disables huge pages. Older kernels lack the line.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_pages_disabled_for_process() {
+        let thp_enabled = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("THP_enabled:"))
+                .map(|v| v.trim().to_string())
+        };
+        if thp_enabled().is_none() {
+            eprintln!("this kernel does not show THP_enabled; nothing to check");
+            return;
+        }
+        disable_huge_pages();
+        assert_eq!(thp_enabled().as_deref(), Some("0"));
     }
 }

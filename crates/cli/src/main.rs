@@ -96,6 +96,7 @@ enum Command {
 
 fn main() -> ExitCode {
     alloc::return_freed_memory_at_once();
+    alloc::disable_huge_pages();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
