@@ -77,17 +77,30 @@ fn demo_summary_lists_decisions_and_audit() {
     let audited = number_after(&stdout, "audit chain intact:");
     assert!(audited > 0, "{stdout}");
     assert!(stdout.contains("keeps "), "no mover in grace:\n{stdout}");
-    // A mover is described with the ward group they moved to, not the old one.
+    // A mover is listed with the ward group they left and the one they joined.
     let moves: Vec<&str> = stdout
         .lines()
-        .filter(|line| line.contains("): moved to "))
+        .filter(|line| line.contains("): moved from "))
         .collect();
     assert!(!moves.is_empty(), "no mover listed:\n{stdout}");
     for line in moves {
-        let (described, rest) = line.split_once("): moved to ").unwrap();
-        let group = described.rsplit(", ").next().unwrap();
-        let target = rest.split(';').next().unwrap();
-        assert_eq!(group, target, "{line}");
+        let (_, rest) = line.split_once("): moved from ").unwrap();
+        let wards = rest.split(';').next().unwrap();
+        let (from, to) = wards.split_once(" to ").unwrap();
+        assert_ne!(from, to, "{line}");
+    }
+    // A decision names the locker by id as well as by bank and door.
+    let decisions: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("  ALLOW ") || line.starts_with("  DENY "))
+        .collect();
+    assert!(!decisions.is_empty(), "no decision listed:\n{stdout}");
+    for line in decisions {
+        let (_, rest) = line.split_once(" at ").unwrap();
+        let (id, place) = rest.split_once(" (bank ").expect(line);
+        let (bank, rest) = place.split_once(" door ").expect(line);
+        let door = rest.split(')').next().unwrap();
+        assert_eq!(id, format!("{bank}-{door}"), "{line}");
     }
     assert!(
         dir.path().join("lockgate.db").exists(),

@@ -119,7 +119,11 @@ pub(super) fn print(
     for change in moves {
         let id = people.id(change.user)?;
         let target = match change.to {
-            Some(to) => format!("moved to {}", people.group_name(to)),
+            Some(to) => format!(
+                "moved from {} to {}",
+                people.group_name(change.from),
+                people.group_name(to)
+            ),
             None => format!("removed from {}", people.group_name(change.from)),
         };
         let mut assignments: Vec<&Assignment> = floor
@@ -141,7 +145,10 @@ pub(super) fn print(
         } else {
             lockers.join(", ")
         };
-        println!("    {}: {target}; {lockers}", people.describe(change.user));
+        println!(
+            "    {}: {target}; {lockers}",
+            people.name_and_badge(change.user)
+        );
     }
 
     println!(

@@ -134,17 +134,29 @@ impl People {
     /// they are in now. Display names repeat in a large population, but
     /// badge numbers do not.
     pub fn describe(&self, i: usize) -> String {
-        let body = self.population.user_body(i);
-        let name = body["displayName"].as_str().unwrap_or_default();
-        let badge = self.badge(i);
         let team = match self.moved.get(&i) {
             Some(&now) => now,
             None => self.population.team_of(i),
         };
         match team {
-            Some(team) => format!("{name} ({badge}, {})", self.population.group_name(team)),
-            None => format!("{name} ({badge})"),
+            Some(team) => format!(
+                "{} ({}, {})",
+                self.name(i),
+                self.badge(i),
+                self.population.group_name(team)
+            ),
+            None => self.name_and_badge(i),
         }
+    }
+
+    /// Returns the display name and badge, without the ward group.
+    pub fn name_and_badge(&self, i: usize) -> String {
+        format!("{} ({})", self.name(i), self.badge(i))
+    }
+
+    fn name(&self, i: usize) -> String {
+        let body = self.population.user_body(i);
+        body["displayName"].as_str().unwrap_or_default().to_string()
     }
 
     pub fn group_name(&self, g: usize) -> String {

@@ -200,9 +200,14 @@ async fn print_decisions(api: &Api, people: &People, cast: &Cast, cases: &[Case]
         } else {
             "DENY "
         };
-        let door = format!("{} door {}", case.locker.bank, case.locker.door);
+        // The request names the bank and door, while the lists above use
+        // the locker id, so both appear.
+        let door = format!(
+            "{} (bank {} door {})",
+            case.locker.id, case.locker.bank, case.locker.door
+        );
         println!(
-            "  {verdict} {:<15} at {door:<16} {}: {}",
+            "  {verdict} {:<15} at {door:<31} {}: {}",
             case.credential, case.person, case.situation
         );
         if let Some(reason) = case.response["reason"].as_str() {
