@@ -54,14 +54,14 @@ struct Hashed<'a> {
     source: &'a Option<String>,
     action: &'a str,
     subject: &'a str,
-    detail: &'a Value,
+    detail: Canonical<'a>,
     prev_hash: &'a str,
 }
 
 impl AuditRecord {
     /// Computes the hash of this record's content chained to `prev_hash`.
-    /// serde_json writes struct fields in declaration order, and `canonical`
-    /// sorts object keys first (the workspace enables serde_json's
+    /// serde_json writes struct fields in declaration order, and `Canonical`
+    /// sorts object keys (the workspace enables serde_json's
     /// `preserve_order`, which would keep insertion order), so equal records
     /// always hash the same.
     pub fn compute_hash(&self) -> String {
@@ -73,7 +73,7 @@ impl AuditRecord {
             source: &self.source,
             action: &self.action,
             subject: &self.subject,
-            detail: &canonical(&self.detail),
+            detail: Canonical(&self.detail),
             prev_hash: &self.prev_hash,
         };
         let bytes = serde_json::to_vec(&hashed).expect("audit records serialize");
@@ -89,21 +89,27 @@ impl AuditRecord {
     }
 }
 
-/// Rebuilds a JSON value with object keys in sorted order, whatever order
-/// it was built in, so the hash does not depend on insertion order.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for key in keys {
-                out.insert(key.clone(), canonical(&map[key]));
+/// A borrowed JSON value that serializes with object keys sorted at every
+/// depth, so the hash does not depend on the order the keys were inserted.
+struct Canonical<'a>(&'a Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Canonical(value))?;
+                }
+                out.end()
             }
-            Value::Object(out)
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
+            other => other.serialize(serializer),
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
     }
 }
 
@@ -319,6 +325,41 @@ mod tests {
             records.push(record);
         }
         records
+    }
+
+    /// Pins the bytes a hash covers, so stored chains keep verifying:
+    /// fields in declaration order, object keys sorted at every depth, and
+    /// array order kept.
+    #[test]
+    fn hash_covers_sorted_json() {
+        let mut record = AuditRecord {
+            tenant_id: "t1".into(),
+            seq: 7,
+            at: "2026-12-05T10:00:00.000Z".into(),
+            actor: Actor::Device("bank-1".into()),
+            source: None,
+            action: "open_allowed".into(),
+            subject: "user-1".into(),
+            detail: json!({"locker": "w3-a-1", "by": {"z": 1, "a": [{"y": 2, "b": 3}]}}),
+            prev_hash: GENESIS.into(),
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+
+        let expected = format!(
+            concat!(
+                r#"{{"tenant_id":"t1","seq":7,"at":"2026-12-05T10:00:00.000Z","#,
+                r#""actor":{{"type":"device","id":"bank-1"}},"source":null,"#,
+                r#""action":"open_allowed","subject":"user-1","#,
+                r#""detail":{{"by":{{"a":[{{"b":3,"y":2}}],"z":1}},"locker":"w3-a-1"}},"#,
+                r#""prev_hash":"{}"}}"#
+            ),
+            GENESIS
+        );
+        assert_eq!(
+            record.hash,
+            hex::encode(Sha256::digest(expected.as_bytes()))
+        );
     }
 
     #[test]

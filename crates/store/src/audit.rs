@@ -172,8 +172,7 @@ async fn seal_and_insert(
     drafts: Vec<AuditDraft>,
 ) -> Result<Option<i64>, StoreError> {
     let at = timestamp::now();
-    let mut previous = head;
-    let mut sealed = Vec::with_capacity(drafts.len());
+    let mut sealed: Vec<AuditRecord> = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let mut record = AuditRecord {
             tenant_id: tenant_id.to_string(),
@@ -187,8 +186,7 @@ async fn seal_and_insert(
             prev_hash: String::new(),
             hash: String::new(),
         };
-        record.seal_after(previous.as_ref());
-        previous = Some(record.clone());
+        record.seal_after(sealed.last().or(head.as_ref()));
         sealed.push(record);
     }
     let last = sealed.last().map(|record| record.seq);
