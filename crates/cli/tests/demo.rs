@@ -16,6 +16,14 @@ fn demo(data_dir: &Path, extra: &[&str]) -> Output {
         .expect("run lockgate demo")
 }
 
+/// Returns the first line of `stdout` that starts with `prefix`.
+fn line_starting<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starts with {prefix:?}:\n{stdout}"))
+}
+
 /// Returns the number after `prefix` on the line that starts with it.
 fn number_after(stdout: &str, prefix: &str) -> u64 {
     let line = stdout
@@ -101,6 +109,20 @@ fn demo_summary_lists_decisions_and_audit() {
         let (bank, rest) = place.split_once(" door ").expect(line);
         let door = rest.split(')').next().unwrap();
         assert_eq!(id, format!("{bank}-{door}"), "{line}");
+    }
+    // The explain request is printed with a user a reader can paste in.
+    let explain = line_starting(&stdout, "  GET /explain?user=");
+    let user = explain["  GET /explain?user=".len()..]
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(user.contains('@'), "{explain}");
+    // Prose names states and account changes in words, not API names.
+    let counts = line_starting(&stdout, "  lockers: ");
+    assert!(counts.contains(" clear-out"), "{counts}");
+    assert!(!counts.contains("clear_out"), "{counts}");
+    for action in ["user_deactivated", "user_reactivated", "user_deleted"] {
+        assert!(!stdout.contains(action), "{action} in:\n{stdout}");
     }
     assert!(
         dir.path().join("lockgate.db").exists(),

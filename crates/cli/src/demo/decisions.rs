@@ -155,12 +155,12 @@ pub(super) async fn run(
     let mover_id = people.id(mover)?;
     let old = floor.held(floor.current, &mover_id, |row| row.grace_until.is_some())?;
     let new = floor.held(floor.current, &mover_id, fixed)?;
-    let old_ward = "their old ward's locker, moved ward (in grace)";
+    let old_ward = "their old ward's locker, kept for the mover's grace period";
     plan.push(planned(mover, old, old_ward, "allow"));
     plan.push(planned(mover, new, "their new ward's locker", "allow"));
     let removed = cast.removed[0].user;
     let removed_locker = floor.held(floor.current, &people.id(removed)?, any)?;
-    let in_grace = "their locker, removed from their ward group (in grace)";
+    let in_grace = "their locker, kept for the grace period after leaving the ward group";
     plan.push(planned(removed, removed_locker, in_grace, "allow"));
 
     let leavers = [
@@ -220,10 +220,10 @@ pub(super) async fn run(
     )
     .await?;
     cases.push(Case {
-        person: "-".into(),
+        person: "no user".into(),
         credential: format!("badge {UNKNOWN_BADGE}"),
         locker: own.clone(),
-        situation: "a badge number no user has".into(),
+        situation: "a badge number that belongs to nobody".into(),
         expected: "unknown_credential",
         response,
     });
@@ -237,7 +237,7 @@ pub(super) async fn run(
     for (pin, situation, expected) in [
         (
             PIN,
-            "the PIN the helpdesk set, at their own locker",
+            "the PIN the helpdesk set (PUT /users/{user}/pin), at their own locker",
             "allow",
         ),
         (WRONG_PIN, "a wrong PIN at the same locker", "wrong_pin"),

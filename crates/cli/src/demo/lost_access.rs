@@ -98,6 +98,16 @@ async fn account_events(api: &Api) -> Result<HashMap<String, Vec<(String, String
     }
 }
 
+/// Names an account audit action in the words of the summary.
+fn account_change(action: &str) -> &str {
+    match action {
+        "user_deactivated" => "disabled",
+        "user_deleted" => "deleted",
+        "user_reactivated" => "enabled again",
+        other => other,
+    }
+}
+
 pub(super) fn print(
     people: &People,
     cast: &Cast,
@@ -152,17 +162,26 @@ pub(super) fn print(
     }
 
     println!(
-        "  Leavers lose every locker and all access at once (GET /users/{{user}}/access); \
-         one is enabled again in a later cycle:"
+        "  Leavers lose every locker and all access at once (GET /users/{{user}}/access, where \
+         {{user}} is the Lockgate id or the userName); one is enabled again in a later cycle:"
     );
     for leaver in leavers {
+        // The first account change is the one that made them a leaver, so
+        // it is named by how the SCIM request ended the account.
         let when: Vec<String> = leaver
             .events
             .iter()
-            .map(|(action, at)| format!("{action} at {at}"))
+            .enumerate()
+            .map(|(k, (action, at))| match k {
+                0 => format!("{} at {at}", leaver.ended_by),
+                _ => format!("{} at {at}", account_change(action)),
+            })
             .collect();
         let when = if when.is_empty() {
-            "no account change in the audit log".to_string()
+            format!(
+                "{}, but no account change in the audit log",
+                leaver.ended_by
+            )
         } else {
             when.join(", ")
         };
@@ -171,19 +190,23 @@ pub(super) fn print(
             .map(|list| list.iter().filter_map(|l| l["locker"].as_str()).collect())
             .unwrap_or_default();
         let now = if leaver.access["active"] == Value::Bool(true) {
-            format!("enabled again later, holds {}", lockers.join(", "))
+            format!("now holds {}", lockers.join(", "))
+        } else if lockers.is_empty() {
+            "holds no locker".to_string()
         } else {
-            format!("holds {} lockers", lockers.len())
+            format!("still holds {}", lockers.join(", "))
         };
         let notified = if leaver.notified.is_empty() {
             "no access_ended notification".to_string()
         } else {
-            format!("access_ended sent to {}", leaver.notified.join(" and "))
+            format!(
+                "access_ended notification to {}",
+                leaver.notified.join(" and ")
+            )
         };
         println!(
-            "    {}: {}; {when}; {now}; {notified}",
-            people.describe(leaver.index),
-            leaver.ended_by
+            "    {}: {when}; {now}; {notified}",
+            people.describe(leaver.index)
         );
     }
     println!();

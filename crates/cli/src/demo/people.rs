@@ -149,6 +149,12 @@ impl People {
         }
     }
 
+    /// Returns the SCIM `userName` of user `i`, which the admin API also
+    /// accepts in place of the Lockgate id.
+    pub fn user_name(&self, i: usize) -> String {
+        self.population.user_name(i)
+    }
+
     /// Returns the display name and badge, without the ward group.
     pub fn name_and_badge(&self, i: usize) -> String {
         format!("{} ({})", self.name(i), self.badge(i))

@@ -2,6 +2,7 @@
 //! provisioning cycles over SCIM: the initial one, then two incremental
 //! ones, one in each of Entra's PATCH dialects.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -29,12 +30,10 @@ pub(super) async fn set_up(api: &Api) -> Result<()> {
     let summary = api
         .admin(Method::POST, "/import", Some(hospital::document()))
         .await?;
-    let mut by_kind: Vec<(&str, u32)> = Vec::new();
+    // Sorted by kind, as the counts in the summary are.
+    let mut by_kind: BTreeMap<&str, u32> = BTreeMap::new();
     for bank in &hospital::BANKS {
-        match by_kind.iter_mut().find(|(kind, _)| *kind == bank.kind) {
-            Some((_, count)) => *count += bank.doors,
-            None => by_kind.push((bank.kind, bank.doors)),
-        }
+        *by_kind.entry(bank.kind).or_default() += bank.doors;
     }
     let kinds: Vec<String> = by_kind
         .iter()

@@ -116,7 +116,8 @@ async fn print_counts(api: &Api, floor: &Floor<'_>, leavers: &[lost_access::Leav
 fn join_counts(counts: &BTreeMap<&str, usize>) -> String {
     counts
         .iter()
-        .map(|(name, count)| format!("{count} {name}"))
+        // State names as the API spells them use `_`; prose uses `-`.
+        .map(|(name, count)| format!("{count} {}", name.replace('_', "-")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -136,8 +137,9 @@ fn print_holders(people: &People, current: &[Assignment], by_id: &HashMap<String
         .count();
     println!(
         "Who got which locker (GET /assignments): {} open assignments, of which {} fixed, \
-         {in_grace} in a grace period after losing the group and {bookings} booked. The fixed lockers of \
-         the first {LOCKERS_LISTED} people by employee number (GET /assignments itself lists them by door), then every booking:",
+         {in_grace} in a grace period after losing the group and {bookings} booked.\n  \
+         Below: the fixed lockers of the first {LOCKERS_LISTED} people by employee number who hold one \
+         (GET /assignments itself lists them by door), then every booking:",
         current.len(),
         fixed.len()
     );
@@ -234,7 +236,8 @@ async fn print_decisions(api: &Api, people: &People, cast: &Cast, cases: &[Case]
         .map(|list| list.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     println!(
-        "  GET /explain?user=...&locker=sr-team-1 for {}: {} {}, their policies: {}",
+        "  GET /explain?user={}&locker=sr-team-1 for {}: {} {}, their policies: {}",
+        people.user_name(cast.nurse),
         people.describe(cast.nurse),
         explain["decision"].as_str().unwrap_or("-"),
         explain["reason"].as_str().unwrap_or(""),
