@@ -26,7 +26,7 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CredentialKind::ScimToken => "scim_token",
             CredentialKind::OAuthClient => "oauth_client",
@@ -36,7 +36,7 @@ impl CredentialKind {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
             "scim_token" => Ok(CredentialKind::ScimToken),
             "oauth_client" => Ok(CredentialKind::OAuthClient),
@@ -293,55 +293,6 @@ impl Store {
         rows.iter().map(info_from_row).collect()
     }
 
-    /// Finds the tenant's valid SCIM token or access token matching `token`.
-    /// The lookup is by hash, so the clear token is never compared byte by byte.
-    pub async fn authenticate_bearer(
-        &self,
-        tenant_id: &str,
-        token: &str,
-    ) -> Result<Option<Authenticated>, StoreError> {
-        let hash = hash_secret(token);
-        let key = format!("{tenant_id}:{hash}");
-        if let Some(auth) = self.credential_cache.get(&key) {
-            return Ok(Some(auth));
-        }
-        let row = sqlx::query(
-            "SELECT c.id, c.kind, c.expires_at FROM credentials c \
-             LEFT JOIN credentials p ON p.id = c.parent_id AND p.tenant_id = c.tenant_id \
-             WHERE c.secret_hash = $1 AND c.tenant_id = $2 AND c.kind IN ('scim_token', 'access_token') \
-             AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $3) \
-             AND (c.parent_id IS NULL OR (p.id IS NOT NULL AND p.revoked_at IS NULL))",
-        )
-        .bind(&hash)
-        .bind(tenant_id)
-        .bind(timestamp::now())
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        let auth = Authenticated {
-            tenant_id: tenant_id.to_string(),
-            credential_id: row.try_get("id")?,
-            kind: CredentialKind::parse(&kind)?,
-            scope: None,
-        };
-        // A token that expires sooner than the cache lifetime is cached only
-        // until it expires.
-        let expires_at: Option<String> = row.try_get("expires_at")?;
-        let valid_for = expires_at
-            .and_then(|at| {
-                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .map(|at| {
-                let left = at - OffsetDateTime::now_utc();
-                Duration::try_from(left).unwrap_or(Duration::ZERO)
-            })
-            .unwrap_or(crate::credential_cache::TTL);
-        self.credential_cache.insert(key, auth.clone(), valid_for);
-        Ok(Some(auth))
-    }
-
     /// Creates a token for the tenant's admin API. The secret is returned once.
     pub async fn create_admin_token(
         &self,
@@ -375,41 +326,6 @@ impl Store {
             )
             .await?;
         Ok((info, secret))
-    }
-
-    /// Finds the valid admin or device token matching `token`, in any
-    /// tenant: device requests carry no tenant in their path, and token
-    /// hashes are unique across tenants.
-    pub async fn authenticate_token(
-        &self,
-        kind: CredentialKind,
-        token: &str,
-    ) -> Result<Option<Authenticated>, StoreError> {
-        let hash = hash_secret(token);
-        let key = format!("{}:{hash}", kind.as_str());
-        if let Some(auth) = self.credential_cache.get(&key) {
-            return Ok(Some(auth));
-        }
-        let row = sqlx::query(
-            "SELECT id, tenant_id, scope FROM credentials \
-             WHERE secret_hash = $1 AND kind = $2 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > $3)",
-        )
-        .bind(&hash)
-        .bind(kind.as_str())
-        .bind(timestamp::now())
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let auth = Authenticated {
-            tenant_id: row.try_get("tenant_id")?,
-            credential_id: row.try_get("id")?,
-            kind,
-            scope: row.try_get("scope")?,
-        };
-        self.credential_cache
-            .insert(key, auth.clone(), crate::credential_cache::TTL);
-        Ok(Some(auth))
     }
 
     /// Creates an OAuth 2.0 client for the tenant's token endpoint.

@@ -29,6 +29,7 @@ mod secret;
 mod sign_in;
 mod subjects;
 mod tenants;
+mod token_auth;
 mod users;
 mod values;
 mod write_tx;
