@@ -67,7 +67,8 @@ impl Store {
             Some(Cached::Fresh(auth)) => return Ok(Some(auth)),
             Some(Cached::Stale { auth, refresh }) => {
                 if refresh {
-                    self.refresh_in_background(key, lookup(self.clone()));
+                    let credential_id = auth.credential_id.clone();
+                    self.refresh_in_background(key, credential_id, lookup(self.clone()));
                 }
                 return Ok(Some(auth));
             }
@@ -83,6 +84,7 @@ impl Store {
     fn refresh_in_background(
         &self,
         key: String,
+        credential_id: String,
         lookup: impl Future<Output = Result<Found, StoreError>> + Send + 'static,
     ) {
         let generation = self.credential_cache.generation();
@@ -93,6 +95,7 @@ impl Store {
                 Err(error) => {
                     tracing::warn!(
                         %error,
+                        %credential_id,
                         "refreshing a cached credential failed; its next use tries again"
                     );
                     cache.refresh_failed(&key);
