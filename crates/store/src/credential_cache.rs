@@ -34,10 +34,10 @@ const MAX_ENTRIES: usize = 10_000;
 /// A cached token, as [`CredentialCache::get`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cached {
-    /// Looked up less than [`REFRESH_AFTER`] ago.
+    /// An entry looked up less than [`REFRESH_AFTER`] ago.
     Fresh(Authenticated),
-    /// Older, but still within [`TTL`]. `refresh` is true for exactly one
-    /// caller, which starts the background lookup.
+    /// An older entry that is still within [`TTL`]. `refresh` is true for
+    /// exactly one caller, which starts the background lookup.
     Stale { auth: Authenticated, refresh: bool },
 }
 
@@ -48,9 +48,9 @@ struct Entry {
     refreshing: AtomicBool,
 }
 
-/// Identifies the cache contents between two [`CredentialCache::clear`]
-/// calls, so a lookup that started before a revocation cannot put the
-/// revoked token back.
+/// The number of [`CredentialCache::clear`] calls so far. A lookup stores
+/// its result only if no clear came after it started, so a lookup that
+/// began before a revocation cannot put the revoked token back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Generation(u64);
 

@@ -168,9 +168,9 @@ mod tests {
     use crate::StoreOptions;
     use lockgate_domain::Slug;
 
-    /// A store whose cache contains a device token that a second store on the
-    /// same file, playing another process such as the CLI, has revoked.
-    /// Returns the first store and the token.
+    /// Caches a device token in a new store, then revokes it through a
+    /// second store on the same file, which plays another process such as
+    /// the CLI. Returns the first store and the token.
     async fn revoked_elsewhere(dir: &std::path::Path) -> (Store, String) {
         let options = StoreOptions::sqlite_in_dir(dir);
         let store = Store::connect(&options).await.unwrap();
