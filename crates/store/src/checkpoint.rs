@@ -54,6 +54,13 @@ const READER_WAIT_MS: u32 = 100;
 /// checkpoint starts the log over instead.
 const CATCH_UP_FOR: Duration = Duration::from_millis(500);
 
+/// How long a passive checkpoint waits while another connection
+/// checkpoints.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(BUSY_TIMEOUT_MS as u64);
+
+/// Time between tries while another connection checkpoints.
+const BUSY_RETRY_EVERY: Duration = Duration::from_millis(2);
+
 /// Page size of Lockgate's SQLite files (SQLite's default).
 const PAGE_SIZE: i64 = 4096;
 
@@ -136,15 +143,36 @@ impl Store {
     }
 
     /// Copies what it can of the log on a reader connection without
-    /// waiting for anyone.
+    /// waiting for readers or writers.
+    ///
+    /// A passive checkpoint does not wait while another connection
+    /// checkpoints, such as a `RESTART` on the write thread or another
+    /// Lockgate process. The pragma then returns busy and -1 for both counts
+    /// (measured), which would read as a log that started over, so the pass
+    /// is tried again.
     async fn passive_checkpoint(&self) -> Result<Pass, StoreError> {
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(Pass {
-            log: row.try_get(1)?,
-            copied: row.try_get(2)?,
-        })
+        let started = Instant::now();
+        loop {
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&self.reader)
+                .await?;
+            let busy: i64 = row.try_get(0)?;
+            let log: i64 = row.try_get(1)?;
+            if busy == 0 || log >= 0 {
+                return Ok(Pass {
+                    log,
+                    copied: row.try_get(2)?,
+                });
+            }
+            if started.elapsed() >= CHECKPOINT_WAIT {
+                return Err(StoreError::Internal(format!(
+                    "timed out after {} ms waiting for another connection's SQLite checkpoint; \
+                     check for a stuck Lockgate process on the same database file",
+                    CHECKPOINT_WAIT.as_millis()
+                )));
+            }
+            tokio::time::sleep(BUSY_RETRY_EVERY).await;
+        }
     }
 
     /// Copies the whole log into the database file and, once no reader
@@ -167,7 +195,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
+    use sqlx::{Connection, Executor};
 
     use crate::{LogEntry, Store, StoreOptions};
 
@@ -202,11 +230,7 @@ mod tests {
 
     /// Returns the frames in the log, from a passive checkpoint.
     async fn log_frames(store: &Store) -> i64 {
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&store.reader)
-            .await
-            .unwrap();
-        row.try_get::<i64, _>(1).unwrap()
+        store.passive_checkpoint().await.unwrap().log
     }
 
     /// Appends one entry and returns the frames in the log after it.
@@ -250,6 +274,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(limit, super::WAL_FILE_LIMIT);
+    }
+
+    #[tokio::test]
+    async fn passive_pass_waits_for_restart() {
+        let (store, dir) = open_store().await;
+        let entries: Vec<LogEntry> = (0..3_000).map(entry).collect();
+        store.append_provisioning_log(&entries).await.unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lockgate.db").display());
+
+        // A reader inside a transaction keeps the log in use. A RESTART
+        // checkpoint on a third connection keeps the checkpoint lock while it
+        // waits for that reader, up to its busy timeout.
+        let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        reader.execute("BEGIN").await.unwrap();
+        reader
+            .execute("SELECT count(*) FROM provisioning_log")
+            .await
+            .unwrap();
+        let restart = tokio::spawn(async move {
+            let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            other.execute("PRAGMA busy_timeout = 300").await.unwrap();
+            other
+                .execute("PRAGMA wal_checkpoint(RESTART)")
+                .await
+                .unwrap();
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let pass = store.passive_checkpoint().await.unwrap();
+        assert!(pass.log > 50, "{pass:?}");
+        assert_eq!(pass.copied, pass.log);
+        restart.await.unwrap();
+        reader.execute("ROLLBACK").await.unwrap();
     }
 
     #[tokio::test]
