@@ -8,6 +8,7 @@
 //! `/proc`.
 
 pub mod admin;
+pub mod floor;
 pub mod load;
 pub mod process;
 pub mod setup;

@@ -1,0 +1,234 @@
+//! Measures the latency floor of the decision benchmark's setup: the load
+//! generator of `decision-bench` against a stand-in server that keeps no
+//! state and spends a chosen CPU time on each request. Each row of the
+//! report is one CPU time, with the server's measured CPU per request.
+//!
+//! ```sh
+//! cargo build --release -p lockgate-replay --bins
+//! target/release/load-floor measure --rate 20000 --work-us 0,20,40
+//! ```
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use lockgate_replay::decisions::load::{Generator, Mix, RunReport, percentile};
+use lockgate_replay::decisions::process;
+use lockgate_replay::decisions::{Fixture, floor};
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure the decision benchmark's latency floor against a stand-in server")]
+struct Args {
+    #[command(subcommand)]
+    command: Step,
+}
+
+#[derive(Debug, Subcommand)]
+enum Step {
+    /// Start a stand-in server for each CPU time in turn and measure it.
+    Measure(Measure),
+    /// Run the stand-in server until killed (started by `measure`).
+    Serve {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// CPU time each request spends, in microseconds.
+        #[arg(long)]
+        work_us: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Measure {
+    /// CPU times per request to measure, in microseconds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,20,40")]
+    work_us: Vec<u64>,
+    /// Requests per second on an even schedule (an open loop); 0 runs a
+    /// closed loop.
+    #[arg(long, default_value_t = 20_000.0)]
+    rate: f64,
+    /// HTTP/1.1 keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds of load before each measurement.
+    #[arg(long, default_value_t = 5)]
+    warm_up: u64,
+    /// Seconds measured for each CPU time.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Locker banks, each with its own device token.
+    #[arg(long, default_value_t = 400)]
+    banks: usize,
+    /// Doors per bank, each with one badge holder.
+    #[arg(long, default_value_t = 50)]
+    doors_per_bank: u32,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Step::Measure(measure) => run_measure(&measure),
+        Step::Serve { listen, work_us } => serve(listen, Duration::from_micros(work_us)),
+    }
+}
+
+#[tokio::main]
+async fn serve(listen: SocketAddr, work: Duration) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    axum::serve(listener, floor::router(work).into_make_service()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn run_measure(args: &Measure) -> anyhow::Result<()> {
+    if args.doors_per_bank < 2 || args.banks == 0 {
+        bail!(
+            "invalid --banks {} or --doors-per-bank {}: use at least 1 bank and 2 doors per bank, \
+             because other-door requests need a second door",
+            args.banks,
+            args.doors_per_bank
+        );
+    }
+    let fixture = Arc::new(floor::fixture(args.banks, args.doors_per_bank));
+    let rate = (args.rate > 0.0).then_some(args.rate);
+    println!(
+        "Stand-in server, {} connections, {}, {} s warm-up and {} s measured each; load average {}\n",
+        args.concurrency,
+        match rate {
+            Some(rate) => format!("{rate:.0} requests/s offered"),
+            None => "closed loop".to_string(),
+        },
+        args.warm_up,
+        args.duration,
+        process::load_average()
+    );
+    println!(
+        "| CPU spent per request | server CPU per request | server cores | load generator cores \
+         | requests/s | p50 | p99 | p99.9 | max | send lag p99 |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for &work in &args.work_us {
+        let mut server = StandIn::start(work)?;
+        let row = measure_one(args, &fixture, rate, &server).await;
+        server.stop();
+        println!("| {work} µs | {}", row?);
+    }
+    Ok(())
+}
+
+/// Runs the warm-up and the measured phase against `server` and returns
+/// the rest of the report's row.
+async fn measure_one(
+    args: &Measure,
+    fixture: &Arc<Fixture>,
+    rate: Option<f64>,
+    server: &StandIn,
+) -> anyhow::Result<String> {
+    let mix = Mix {
+        other_door_percent: 15,
+        unknown_percent: 5,
+    };
+    let mut generator =
+        Generator::connect(server.address, fixture.clone(), mix, args.concurrency, 1).await?;
+    generator
+        .run(Duration::from_secs(args.warm_up), rate)
+        .await?;
+    let pid = server.child.id();
+    let server_before = process::cpu_time(Some(pid))?;
+    let client_before = process::cpu_time(None)?;
+    let run = generator
+        .run(Duration::from_secs(args.duration), rate)
+        .await?;
+    let server_cpu = process::cpu_time(Some(pid))?.saturating_sub(server_before);
+    let client_cpu = process::cpu_time(None)?.saturating_sub(client_before);
+    check(&run)?;
+
+    let requests = run.tally.requests as f64;
+    let seconds = run.elapsed.as_secs_f64();
+    let all = run.latencies.all();
+    let ms = |latency: Duration| format!("{:.2} ms", latency.as_secs_f64() * 1000.0);
+    Ok(format!(
+        "{:.0} µs | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} | {} |",
+        server_cpu.as_secs_f64() * 1e6 / requests,
+        server_cpu.as_secs_f64() / seconds,
+        client_cpu.as_secs_f64() / seconds,
+        requests / seconds,
+        ms(percentile(&all, 50.0)),
+        ms(percentile(&all, 99.0)),
+        ms(percentile(&all, 99.9)),
+        ms(all.last().copied().unwrap_or_default()),
+        if run.schedule_lag.is_empty() {
+            "-".to_string()
+        } else {
+            ms(percentile(&run.schedule_lag, 99.0))
+        },
+    ))
+}
+
+/// Returns an error when a request failed or a response differs from the
+/// fixture, so that no row rests on failed exchanges.
+fn check(run: &RunReport) -> anyhow::Result<()> {
+    if run.tally.requests == 0 {
+        bail!("the stand-in server returned no response");
+    }
+    if run.tally.failed > 0 || run.tally.unexpected > 0 {
+        bail!(
+            "{} requests failed and {} responses were unexpected: {:?}",
+            run.tally.failed,
+            run.tally.unexpected,
+            run.problems
+        );
+    }
+    Ok(())
+}
+
+/// A stand-in server process, killed when dropped.
+struct StandIn {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl StandIn {
+    /// Starts `load-floor serve` on a free port of 127.0.0.1 and waits
+    /// until it accepts connections.
+    fn start(work_us: u64) -> anyhow::Result<StandIn> {
+        let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", &address.to_string()])
+            .args(["--work-us", &work_us.to_string()])
+            .stdin(Stdio::null())
+            .spawn()
+            .context("cannot start the stand-in server")?;
+        let mut server = StandIn { child, address };
+        let started = Instant::now();
+        while TcpStream::connect(address).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("the stand-in server exited with {status} before it listened");
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                server.stop();
+                bail!(
+                    "timed out after 10 s waiting for the stand-in server to listen on {address}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn stop(&mut self) {
+        // A stand-in that cannot be killed or reaped has nothing more to
+        // report, and the next row starts its own on another port.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

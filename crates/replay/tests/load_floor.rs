@@ -1,0 +1,62 @@
+//! Runs the `load-floor` binary as a user would, with a short closed loop.
+
+use std::process::Command;
+
+#[test]
+fn measure_prints_one_row_per_cost() {
+    let output = Command::new(env!("CARGO_BIN_EXE_load-floor"))
+        .args([
+            "measure",
+            "--rate",
+            "0",
+            "--warm-up",
+            "0",
+            "--duration",
+            "1",
+        ])
+        .args(["--work-us", "0,50", "--banks", "4", "--doors-per-bank", "3"])
+        .args(["--concurrency", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| {
+            line.starts_with("| ") && line[2..].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].starts_with("| 0 µs |"), "{stdout}");
+    assert!(rows[1].starts_with("| 50 µs |"), "{stdout}");
+    // A closed loop has no send schedule, so it has no send lag.
+    assert!(rows[1].ends_with("| - |"), "{stdout}");
+
+    // The stand-in's CPU per request, the second column, includes the
+    // 50 µs it spins.
+    let cpu: f64 = rows[1]
+        .split('|')
+        .nth(2)
+        .unwrap()
+        .trim()
+        .trim_end_matches(" µs")
+        .parse()
+        .unwrap();
+    assert!(cpu >= 50.0, "{stdout}");
+}
+
+#[test]
+fn measure_rejects_one_door_banks() {
+    let output = Command::new(env!("CARGO_BIN_EXE_load-floor"))
+        .args(["measure", "--doors-per-bank", "1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--doors-per-bank 1"), "{stderr}");
+}
