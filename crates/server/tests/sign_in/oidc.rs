@@ -400,8 +400,10 @@ async fn sso_only_access_lapses_without_sign_in() {
         .app
         .clock
         .store(31 * 24 * 3600, std::sync::atomic::Ordering::Relaxed);
+    // The test server checks for lapsed sign-ins every 200 ms. About 30
+    // seconds of polling leaves room for a loaded CI machine.
     let mut lapsed = false;
-    for _ in 0..50 {
+    for _ in 0..300 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let (_, users) = setup
             .app
