@@ -550,8 +550,13 @@ fn print_run(measured: &Measured) {
 fn print_resources(measured: &Measured) {
     let seconds = measured.run.elapsed.as_secs_f64();
     let cores = |time: Duration| time.as_secs_f64() / seconds;
+    // CPU per decision is what `load-floor` varies, so the two reports
+    // can be read side by side.
+    let per_decision =
+        measured.server_cpu.as_secs_f64() * 1e6 / measured.run.tally.requests.max(1) as f64;
     println!(
-        "  CPU: server {:.2} cores, load generator {:.2} cores, other processes {:.2} cores (of {})",
+        "  CPU: server {:.2} cores ({per_decision:.0} µs a decision), load generator {:.2} cores, \
+         other processes {:.2} cores (of {})",
         cores(measured.server_cpu),
         cores(measured.client_cpu),
         cores(
