@@ -44,7 +44,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve {
-        /// Address and port to listen on, such as 0.0.0.0:8080.
+        /// Address and port to listen on, such as 0.0.0.0:8080. Port 0 lets
+        /// the system pick a free port, which the "lockgate serving" log line
+        /// names.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
     },

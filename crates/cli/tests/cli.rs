@@ -38,24 +38,33 @@ impl Drop for Server {
     }
 }
 
-fn serve(data_dir: &std::path::Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+/// Starts `lockgate serve` on a port the system picks and returns the
+/// server and that port, read from its "lockgate serving" log line.
+fn serve(data_dir: &std::path::Path) -> (Server, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockgate"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start lockgate serve");
+    let stderr = child.stderr.take().expect("piped stderr");
     let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("lockgate serve did not listen on port {port}");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let serving = lines
+        .find_map(|line| line.ok().filter(|line| line.contains("lockgate serving")))
+        .expect("lockgate serve logged no listen address");
+    let port = serving
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("listen=127.0.0.1:"))
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {serving:?}"));
+    assert_ne!(port, 0, "{serving}");
+    // The rest of the log is drained so the server never blocks on a
+    // full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, port)
 }
 
 #[test]
@@ -154,8 +163,7 @@ fn serve_provisions_and_logs_then_stops_on_sigterm() {
         .as_str()
         .unwrap()
         .to_string();
-    let port = free_port();
-    let mut server = serve(dir.path(), port);
+    let (mut server, port) = serve(dir.path());
 
     let health = Command::new(env!("CARGO_BIN_EXE_lockgate"))
         .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
