@@ -23,7 +23,7 @@ use crate::error::ApiFailure;
 
 /// Failed credentials (unknown badges, wrong PINs) one bank may present
 /// per minute before it is told to wait.
-pub(crate) const GUESSES_PER_MINUTE: u32 = 20;
+pub const GUESSES_PER_MINUTE: u32 = 20;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/decisions", post(decide))

@@ -30,6 +30,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use device::GUESSES_PER_MINUTE;
 pub use state::{AppState, ServerConfig};
 pub use web::{NewBreakGlass, create_break_glass};
 

@@ -22,6 +22,7 @@ use lockgate_replay::decisions::load::{
 use lockgate_replay::decisions::process::{self, Lockgate, ServerProcess};
 use lockgate_replay::decisions::setup::{self, Layout, Provisioning, Step};
 use lockgate_replay::decisions::{FIXTURE_FILE, Fixture};
+use lockgate_server::GUESSES_PER_MINUTE;
 
 /// The tenant's slug.
 const TENANT: &str = "bench";
@@ -509,7 +510,7 @@ fn print_run(measured: &Measured) {
     println!(
         "  sent: {} own door, {} other door, {} unknown badge ({:.2}%); {} unknown badges sent as own-door \
          requests because every bank had been sent its {UNKNOWN_PER_BANK} for the minute \
-         (the server answers a bank with 429 after 20 unknown badges in a minute)",
+         (the server answers a bank with 429 after {GUESSES_PER_MINUTE} unknown badges in a minute)",
         tally.own_door,
         tally.other_door,
         tally.unknown_badge,

@@ -22,6 +22,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use lockgate_server::GUESSES_PER_MINUTE;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -36,11 +37,10 @@ const DECISIONS_PATH: &str = "/device/v1/decisions";
 const PROBLEMS_KEPT: usize = 5;
 
 /// Unknown badges sent to one bank per [`UNKNOWN_WINDOW`]. The server
-/// (`GUESSES_PER_MINUTE` in its device module, 20 when this was written)
 /// responds 429 to every request of a bank, known badges included, once
-/// the bank has presented 20 unknown badges within a minute, so the client
-/// stays below that.
-pub const UNKNOWN_PER_BANK: u32 = 18;
+/// the bank has presented [`GUESSES_PER_MINUTE`] unknown badges within a
+/// minute, so the client stays two below that.
+pub const UNKNOWN_PER_BANK: u32 = GUESSES_PER_MINUTE - 2;
 
 /// The server's window is one minute from the first unknown badge. The
 /// client's starts a little earlier, at the send, so it waits a few
