@@ -51,12 +51,23 @@ fn measure_prints_one_row_per_cost() {
 }
 
 #[test]
-fn measure_rejects_one_door_banks() {
-    let output = Command::new(env!("CARGO_BIN_EXE_load-floor"))
-        .args(["measure", "--doors-per-bank", "1"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--doors-per-bank 1"), "{stderr}");
+fn measure_rejects_bad_settings() {
+    for (flag, value) in [
+        ("--banks", "0"),
+        ("--doors-per-bank", "1"),
+        ("--concurrency", "0"),
+        ("--duration", "0"),
+        ("--work-us", "20000"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_load-floor"))
+            .args(["measure", flag, value])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("invalid {flag} {value}")),
+            "{stderr}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Measures the latency floor of the decision benchmark's setup: the load
 //! generator of `decision-bench` against a stand-in server that keeps no
 //! state and spends a chosen CPU time on each request. Each row of the
-//! report is one CPU time, with the server's measured CPU per request.
+//! report is one CPU time, with the stand-in's measured CPU per request.
 //!
 //! ```sh
 //! cargo build --release -p lockgate-replay --bins
@@ -18,6 +18,10 @@ use clap::{Parser, Subcommand};
 use lockgate_replay::decisions::load::{Generator, Mix, RunReport, percentile};
 use lockgate_replay::decisions::process;
 use lockgate_replay::decisions::{Fixture, floor};
+
+/// Largest CPU time per request that `measure` accepts. At 10 ms a
+/// request the two-core stand-in serves at most 200 requests a second.
+const MAX_WORK_US: u64 = 10_000;
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure the decision benchmark's latency floor against a stand-in server")]
@@ -42,7 +46,9 @@ enum Step {
 
 #[derive(Debug, clap::Args)]
 struct Measure {
-    /// CPU times per request to measure, in microseconds, comma-separated.
+    /// CPU times the stand-in spends on each request, in microseconds,
+    /// comma-separated. The report also gives the CPU the stand-in used in
+    /// all, which adds HTTP and JSON and varies with the rate.
     #[arg(long, value_delimiter = ',', default_value = "0,20,40")]
     work_us: Vec<u64>,
     /// Requests per second on an even schedule (an open loop); 0 runs a
@@ -84,14 +90,7 @@ async fn serve(listen: SocketAddr, work: Duration) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run_measure(args: &Measure) -> anyhow::Result<()> {
-    if args.doors_per_bank < 2 || args.banks == 0 {
-        bail!(
-            "invalid --banks {} or --doors-per-bank {}: use at least 1 bank and 2 doors per bank, \
-             because other-door requests need a second door",
-            args.banks,
-            args.doors_per_bank
-        );
-    }
+    check_args(args)?;
     let fixture = Arc::new(floor::fixture(args.banks, args.doors_per_bank));
     let rate = (args.rate > 0.0).then_some(args.rate);
     println!(
@@ -106,7 +105,7 @@ async fn run_measure(args: &Measure) -> anyhow::Result<()> {
         process::load_average()
     );
     println!(
-        "| CPU spent per request | server CPU per request | server cores | load generator cores \
+        "| CPU spent per request | stand-in CPU per request | stand-in cores | load generator cores \
          | requests/s | p50 | p99 | p99.9 | max | send lag p99 |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -115,6 +114,34 @@ async fn run_measure(args: &Measure) -> anyhow::Result<()> {
         let row = measure_one(args, &fixture, rate, &server).await;
         server.stop();
         println!("| {work} µs | {}", row?);
+    }
+    Ok(())
+}
+
+/// Returns an error that names the value and the fix for settings that
+/// cannot give a row.
+fn check_args(args: &Measure) -> anyhow::Result<()> {
+    if args.banks == 0 {
+        bail!("invalid --banks 0: use at least 1 bank");
+    }
+    if args.doors_per_bank < 2 {
+        bail!(
+            "invalid --doors-per-bank {}: use at least 2, because other-door requests \
+             need a second door",
+            args.doors_per_bank
+        );
+    }
+    if args.concurrency == 0 {
+        bail!("invalid --concurrency 0: use at least 1 connection");
+    }
+    if args.duration == 0 {
+        bail!("invalid --duration 0: measure for at least 1 second");
+    }
+    if let Some(work) = args.work_us.iter().find(|&&work| work > MAX_WORK_US) {
+        bail!(
+            "invalid --work-us {work}: use at most {MAX_WORK_US} µs a request, \
+             or the stand-in answers too few requests to measure"
+        );
     }
     Ok(())
 }
