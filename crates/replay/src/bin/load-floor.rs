@@ -140,7 +140,7 @@ fn check_args(args: &Measure) -> anyhow::Result<()> {
     if let Some(work) = args.work_us.iter().find(|&&work| work > MAX_WORK_US) {
         bail!(
             "invalid --work-us {work}: use at most {MAX_WORK_US} µs a request, \
-             or the stand-in answers too few requests to measure"
+             or the stand-in serves too few requests to measure"
         );
     }
     Ok(())
@@ -154,6 +154,7 @@ async fn measure_one(
     rate: Option<f64>,
     server: &StandIn,
 ) -> anyhow::Result<String> {
+    // decision-bench's default mix, so that the two reports compare.
     let mix = Mix {
         other_door_percent: 15,
         unknown_percent: 5,
