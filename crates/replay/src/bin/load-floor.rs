@@ -8,15 +8,16 @@
 //! target/release/load-floor measure --rate 20000 --work-us 0,20,40
 //! ```
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use lockgate_replay::decisions::load::{Generator, Mix, RunReport, percentile};
-use lockgate_replay::decisions::process;
+use lockgate_replay::decisions::process::{self, ServerProcess};
 use lockgate_replay::decisions::{Fixture, floor};
 
 /// Largest CPU time per request that `measure` accepts. At 10 ms a
@@ -109,13 +110,49 @@ async fn run_measure(args: &Measure) -> anyhow::Result<()> {
          | requests/s | p50 | p99 | p99.9 | max | send lag p99 |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let logs = tempfile::tempdir()
+        .context("failed to create a temporary directory for the stand-in logs")?;
+    let http = reqwest::Client::new();
     for &work in &args.work_us {
-        let mut server = StandIn::start(work)?;
-        let row = measure_one(args, &fixture, rate, &server).await;
-        server.stop();
-        println!("| {work} µs | {}", row?);
+        let row = measure_stand_in(args, &fixture, rate, &http, work, logs.path()).await;
+        match row {
+            Ok(row) => println!("| {work} µs | {row}"),
+            Err(error) => {
+                let kept = logs.keep();
+                return Err(error.context(format!(
+                    "measuring --work-us {work} failed; the stand-in logs are kept in {}",
+                    kept.display()
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// Starts a stand-in that spends `work_us` on each request, with its log
+/// in `logs`, measures it and stops it. Returns the rest of the report's
+/// row.
+async fn measure_stand_in(
+    args: &Measure,
+    fixture: &Arc<Fixture>,
+    rate: Option<f64>,
+    http: &reqwest::Client,
+    work_us: u64,
+    logs: &Path,
+) -> anyhow::Result<String> {
+    let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["serve", "--listen", &address.to_string()])
+        .args(["--work-us", &work_us.to_string()]);
+    let log = logs.join(format!("stand-in-{work_us}.log"));
+    let mut server = ServerProcess::spawn("load-floor serve", command, address, &log)?;
+    server.wait_ready(http, Duration::from_secs(10)).await?;
+    let row = measure_one(args, fixture, rate, address, server.pid()).await?;
+    // The stand-in ends on SIGTERM without draining, so its exit status is
+    // not checked.
+    server.stop(Duration::from_secs(5))?;
+    Ok(row)
 }
 
 /// Returns an error that names the value and the fix for settings that
@@ -146,13 +183,14 @@ fn check_args(args: &Measure) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the warm-up and the measured phase against `server` and returns
-/// the rest of the report's row.
+/// Runs the warm-up and the measured phase against the stand-in at
+/// `address`, process `pid`, and returns the rest of the report's row.
 async fn measure_one(
     args: &Measure,
     fixture: &Arc<Fixture>,
     rate: Option<f64>,
-    server: &StandIn,
+    address: SocketAddr,
+    pid: u32,
 ) -> anyhow::Result<String> {
     // decision-bench's default mix, so that the two reports compare.
     let mix = Mix {
@@ -160,11 +198,10 @@ async fn measure_one(
         unknown_percent: 5,
     };
     let mut generator =
-        Generator::connect(server.address, fixture.clone(), mix, args.concurrency, 1).await?;
+        Generator::connect(address, fixture.clone(), mix, args.concurrency, 1).await?;
     generator
         .run(Duration::from_secs(args.warm_up), rate)
         .await?;
-    let pid = server.child.id();
     let server_before = process::cpu_time(Some(pid))?;
     let client_before = process::cpu_time(None)?;
     let run = generator
@@ -211,52 +248,4 @@ fn check(run: &RunReport) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A stand-in server process, killed when dropped.
-struct StandIn {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl StandIn {
-    /// Starts `load-floor serve` on a free port of 127.0.0.1 and waits
-    /// until it accepts connections.
-    fn start(work_us: u64) -> anyhow::Result<StandIn> {
-        let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--listen", &address.to_string()])
-            .args(["--work-us", &work_us.to_string()])
-            .stdin(Stdio::null())
-            .spawn()
-            .context("cannot start the stand-in server")?;
-        let mut server = StandIn { child, address };
-        let started = Instant::now();
-        while TcpStream::connect(address).is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("the stand-in server exited with {status} before it listened");
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                server.stop();
-                bail!(
-                    "timed out after 10 s waiting for the stand-in server to listen on {address}"
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    fn stop(&mut self) {
-        // A stand-in that cannot be killed or reaped has nothing more to
-        // report, and the next row starts its own on another port.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -1,17 +1,17 @@
 //! A stand-in decision server that keeps no state and spends a chosen
 //! amount of CPU on each request.
 //!
-//! Driven by the load generator that measures `lockgate serve`, it shows which
-//! latencies the machine, the kernel's loopback TCP, hyper and the load
-//! generator give by themselves at a given CPU cost per request. A tail
-//! that the stand-in shows at Lockgate's CPU cost comes from sharing the
-//! cores, not from Lockgate's storage or locks.
+//! Driven by the load generator that measures `lockgate serve`, it shows
+//! which latencies the machine, the kernel's loopback TCP, hyper and the
+//! load generator give by themselves at a given CPU cost per request. A
+//! tail that the stand-in shows at Lockgate's CPU cost comes from sharing
+//! the cores, not from Lockgate's storage or locks.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use rustix::time::{ClockId, clock_gettime};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,8 +59,10 @@ pub fn fixture(banks: usize, doors: u32) -> Fixture {
 
 /// Returns the stand-in's router: `POST /device/v1/decisions` spends
 /// `work` of CPU time, then allows a badge `<bank>-<door>` at its own door.
+/// `GET /readyz` responds 200, as Lockgate's does once it serves.
 pub fn router(work: Duration) -> axum::Router {
     axum::Router::new()
+        .route("/readyz", get(|| async { "ok" }))
         .route("/device/v1/decisions", post(decide))
         .with_state(work)
 }

@@ -1,6 +1,6 @@
 //! The `lockgate` binary as a child process: CLI commands that create the
-//! tenant and its tokens, and `lockgate serve`, whose resident memory and
-//! CPU time are read from `/proc` (Linux only).
+//! tenant and its tokens, and `lockgate serve` or another server, whose
+//! resident memory and CPU time are read from `/proc` (Linux only).
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -95,30 +95,17 @@ impl Lockgate {
 
     /// Starts `lockgate serve` on `listen`, with its log in `log_file`.
     pub fn serve(&self, listen: SocketAddr, log_file: &Path) -> anyhow::Result<ServerProcess> {
-        let log = File::create(log_file)
-            .with_context(|| format!("cannot create {}", log_file.display()))?;
-        let child = self
-            .command()
-            .arg("serve")
-            .arg("--listen")
-            .arg(listen.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("failed to start {} serve", self.binary.display()))?;
-        Ok(ServerProcess {
-            child,
-            origin: format!("http://{listen}"),
-            log_file: log_file.to_path_buf(),
-            exited: false,
-        })
+        let mut command = self.command();
+        command.arg("serve").arg("--listen").arg(listen.to_string());
+        ServerProcess::spawn("lockgate serve", command, listen, log_file)
     }
 }
 
-/// A running `lockgate serve`. Dropping it kills the process, so an error
-/// in the benchmark leaves no server behind.
+/// A running server, such as `lockgate serve`. Dropping it kills the
+/// process, so an error in the benchmark leaves no server behind.
 pub struct ServerProcess {
+    /// Name of the server in error messages.
+    name: String,
     child: Child,
     origin: String,
     log_file: PathBuf,
@@ -126,6 +113,31 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts `command`, a server that listens on `listen`, with its output
+    /// in `log_file`. `name` identifies it in error messages.
+    pub fn spawn(
+        name: &str,
+        mut command: Command,
+        listen: SocketAddr,
+        log_file: &Path,
+    ) -> anyhow::Result<ServerProcess> {
+        let log = File::create(log_file)
+            .with_context(|| format!("cannot create {}", log_file.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("failed to start {name}"))?;
+        Ok(ServerProcess {
+            name: name.to_string(),
+            child,
+            origin: format!("http://{listen}"),
+            log_file: log_file.to_path_buf(),
+            exited: false,
+        })
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -152,7 +164,8 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait()? {
                 self.exited = true;
                 bail!(
-                    "lockgate serve exited with {status} before it was ready; its log is {}",
+                    "{} exited with {status} before it was ready; its log is {}",
+                    self.name,
                     self.log_file.display()
                 );
             }
@@ -163,7 +176,8 @@ impl ServerProcess {
             }
             if started.elapsed() > timeout {
                 bail!(
-                    "lockgate serve was not ready after {} s; its log is {}",
+                    "{} was not ready after {} s; its log is {}",
+                    self.name,
                     timeout.as_secs(),
                     self.log_file.display()
                 );
@@ -172,8 +186,8 @@ impl ServerProcess {
         }
     }
 
-    /// Sends SIGTERM, on which the server drains requests and closes the
-    /// database, and waits up to `timeout` before killing it.
+    /// Sends SIGTERM, on which `lockgate serve` drains requests and closes
+    /// the database, and waits up to `timeout` before killing the process.
     pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
@@ -193,7 +207,8 @@ impl ServerProcess {
                 self.child.kill()?;
                 self.exited = true;
                 bail!(
-                    "lockgate serve (pid {pid}) did not stop within {} s of SIGTERM and was killed",
+                    "{} (pid {pid}) did not stop within {} s of SIGTERM and was killed",
+                    self.name,
                     timeout.as_secs()
                 );
             }
