@@ -4,9 +4,10 @@
 //! was one database round trip per request. A valid token is remembered
 //! for [`TTL`]. Once it is older than [`REFRESH_AFTER`], the next request
 //! still uses it and starts one lookup in the background, so a token used
-//! at least every two seconds does not wait for the database. Without that, every bank's device token
-//! expired every few seconds and its next decision waited for a read,
-//! which under load queued behind the checkpoint's syncs.
+//! at least every two seconds does not wait for the database. Without
+//! that, every bank's device token expired every few seconds and its next
+//! decision waited for a read, which under load queued behind the
+//! checkpoint's syncs.
 //!
 //! A revocation through this store clears the cache at once. A revocation
 //! by another process (the CLI, another node) takes effect within [`TTL`]:
