@@ -79,7 +79,7 @@ pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitC
     // own URLs name the address actually bound.
     ctx.config.server.listen = listener
         .local_addr()
-        .context("cannot read the address the server listens on")?;
+        .context("failed to read the address the server listens on")?;
     tracing::info!(
         listen = %ctx.config.server.listen,
         database = %lockgate_store::redact_url(&ctx.config.database_url(&ctx.data_dir)),
