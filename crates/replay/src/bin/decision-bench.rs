@@ -8,7 +8,7 @@
 //! target/release/decision-bench --users 100000 --concurrency 32
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,9 +181,10 @@ async fn bench(args: &Args, layout: &Layout) -> anyhow::Result<()> {
     };
 
     let http = reqwest::Client::new();
-    let address = free_address()?;
-    let mut server = lockgate.serve(address, &data_dir.join("server.log"))?;
+    let mut server = lockgate.serve(&data_dir.join("server.log"))?;
     let ready = server.wait_ready(&http, Duration::from_secs(300)).await?;
+    let address = server.address()?;
+    let origin = server.origin()?;
     let label = match tenant {
         Tenant::Stored(_) => "server start, index loaded from the database",
         Tenant::New(_) => "server start, empty database",
@@ -207,14 +208,8 @@ async fn bench(args: &Args, layout: &Layout) -> anyhow::Result<()> {
                 users: args.users,
                 concurrency: args.provisioning_concurrency,
             };
-            let fixture = setup::populate(
-                server.origin(),
-                &credentials,
-                layout,
-                provisioning,
-                &mut steps,
-            )
-            .await?;
+            let fixture =
+                setup::populate(&origin, &credentials, layout, provisioning, &mut steps).await?;
             std::fs::write(&fixture_path, serde_json::to_string(&fixture)?)
                 .with_context(|| format!("cannot write {}", fixture_path.display()))?;
             fixture
@@ -222,7 +217,7 @@ async fn bench(args: &Args, layout: &Layout) -> anyhow::Result<()> {
     };
     let resident_after_setup = process::resident_bytes(server.pid())?;
 
-    let admin = AdminClient::new(server.origin(), &fixture.tenant, &fixture.admin_token)?;
+    let admin = AdminClient::new(&origin, &fixture.tenant, &fixture.admin_token)?;
     let started = Instant::now();
     let before = check_chain(&admin, &lockgate, &fixture.tenant).await?;
     steps.push(Step::new(
@@ -262,14 +257,6 @@ async fn bench(args: &Args, layout: &Layout) -> anyhow::Result<()> {
 enum Tenant {
     Stored(Fixture),
     New(setup::Credentials),
-}
-
-/// Returns a free port on 127.0.0.1. Another process could take it before
-/// the server binds it, which makes the server fail to start with a clear
-/// message.
-fn free_address() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
 }
 
 fn print_setup(steps: &[Step], resident_at_start: u64, resident_after_setup: u64) {

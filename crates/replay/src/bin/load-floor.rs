@@ -8,7 +8,7 @@
 //! target/release/load-floor measure --rate 20000 --work-us 0,20,40
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ enum Step {
     Measure(Measure),
     /// Run the stand-in server until killed (started by `measure`).
     Serve {
+        /// Address to listen on. With port 0 the system picks the port,
+        /// which the "serving" line on standard error names.
         #[arg(long)]
         listen: SocketAddr,
         /// CPU time each request spends, in microseconds.
@@ -85,6 +87,11 @@ async fn serve(listen: SocketAddr, work: Duration) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // The measuring process reads the port from this line.
+    eprintln!(
+        "load-floor stand-in serving listen={}",
+        listener.local_addr()?
+    );
     axum::serve(listener, floor::router(work).into_make_service()).await?;
     Ok(())
 }
@@ -140,15 +147,14 @@ async fn measure_stand_in(
     work_us: u64,
     logs: &Path,
 ) -> anyhow::Result<String> {
-    let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let mut command = Command::new(std::env::current_exe()?);
     command
-        .args(["serve", "--listen", &address.to_string()])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--work-us", &work_us.to_string()]);
     let log = logs.join(format!("stand-in-{work_us}.log"));
-    let mut server = ServerProcess::spawn("load-floor serve", command, address, &log)?;
+    let mut server = ServerProcess::spawn("load-floor serve", command, &log)?;
     server.wait_ready(http, Duration::from_secs(10)).await?;
-    let row = measure_one(args, fixture, rate, address, server.pid()).await?;
+    let row = measure_one(args, fixture, rate, server.address()?, server.pid()).await?;
     // The stand-in ends on SIGTERM without draining, so its exit status is
     // not checked.
     server.stop(Duration::from_secs(5))?;

@@ -93,32 +93,39 @@ impl Lockgate {
         ))
     }
 
-    /// Starts `lockgate serve` on `listen`, with its log in `log_file`.
-    pub fn serve(&self, listen: SocketAddr, log_file: &Path) -> anyhow::Result<ServerProcess> {
+    /// Starts `lockgate serve` on a port of 127.0.0.1 that the system
+    /// picks, with its log in `log_file`.
+    pub fn serve(&self, log_file: &Path) -> anyhow::Result<ServerProcess> {
         let mut command = self.command();
-        command.arg("serve").arg("--listen").arg(listen.to_string());
-        ServerProcess::spawn("lockgate serve", command, listen, log_file)
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        ServerProcess::spawn("lockgate serve", command, log_file)
     }
 }
 
 /// A running server, such as `lockgate serve`. Dropping it kills the
 /// process, so an error in the benchmark leaves no server behind.
+///
+/// The server binds a port the system picks and names it in a log line
+/// (see [`listen_address`]). A free port picked here and passed on would
+/// leave a gap in which another process could take it, and a server
+/// already listening there would then be measured instead.
 pub struct ServerProcess {
     /// Name of the server in error messages.
     name: String,
     child: Child,
-    origin: String,
+    /// The address from the server's log, once it has been read.
+    address: Option<SocketAddr>,
     log_file: PathBuf,
     exited: bool,
 }
 
 impl ServerProcess {
-    /// Starts `command`, a server that listens on `listen`, with its output
-    /// in `log_file`. `name` identifies it in error messages.
+    /// Starts `command`, a server that listens on a port of its choice and
+    /// logs it, with its output in `log_file`. `name` identifies it in
+    /// error messages.
     pub fn spawn(
         name: &str,
         mut command: Command,
-        listen: SocketAddr,
         log_file: &Path,
     ) -> anyhow::Result<ServerProcess> {
         let log = File::create(log_file)
@@ -132,7 +139,7 @@ impl ServerProcess {
         Ok(ServerProcess {
             name: name.to_string(),
             child,
-            origin: format!("http://{listen}"),
+            address: None,
             log_file: log_file.to_path_buf(),
             exited: false,
         })
@@ -142,24 +149,35 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Returns the address the server listens on, known once
+    /// [`ServerProcess::wait_ready`] has succeeded.
+    pub fn address(&self) -> anyhow::Result<SocketAddr> {
+        self.address.with_context(|| {
+            format!(
+                "{} has not logged its address yet; wait until it is ready",
+                self.name
+            )
+        })
+    }
+
     /// Returns the base URL, such as `http://127.0.0.1:40123`.
-    pub fn origin(&self) -> &str {
-        &self.origin
+    pub fn origin(&self) -> anyhow::Result<String> {
+        Ok(format!("http://{}", self.address()?))
     }
 
     pub fn log_file(&self) -> &Path {
         &self.log_file
     }
 
-    /// Polls `/readyz` until the server responds with 200 and returns how long
-    /// that took. Fails when the process exits or `timeout` passes first.
+    /// Reads the server's address from its log, then polls `/readyz` until
+    /// the server responds with 200, and returns how long that took. Fails
+    /// when the process exits or `timeout` passes first.
     pub async fn wait_ready(
         &mut self,
         client: &reqwest::Client,
         timeout: Duration,
     ) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        let url = format!("{}/readyz", self.origin);
         loop {
             if let Some(status) = self.child.try_wait()? {
                 self.exited = true;
@@ -169,7 +187,14 @@ impl ServerProcess {
                     self.log_file.display()
                 );
             }
-            if let Ok(response) = client.get(&url).send().await
+            if self.address.is_none() {
+                // The log may not exist yet, or its last line may be
+                // unfinished. Either way it is read again on the next turn.
+                let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+                self.address = listen_address(&log);
+            }
+            if let Some(address) = self.address
+                && let Ok(response) = client.get(format!("http://{address}/readyz")).send().await
                 && response.status().is_success()
             {
                 return Ok(started.elapsed());
@@ -224,6 +249,21 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Returns the address in the first log line that announces a server:
+/// a line with the word `serving` and a `listen=ADDRESS` field, as
+/// `lockgate serve` and `load-floor serve` write it. A last line without
+/// its newline may still be being written, so it is left for a later read.
+pub fn listen_address(log: &str) -> Option<SocketAddr> {
+    log.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .filter(|line| line.split_whitespace().any(|word| word == "serving"))
+        .find_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("listen="))
+                .and_then(|address| address.parse().ok())
+        })
 }
 
 /// Returns the resident set size of process `pid` (`VmRSS`) in bytes.
@@ -417,6 +457,27 @@ mod tests {
         reset_peak_resident(pid).unwrap();
         let peak_after = peak_resident(pid).unwrap();
         assert!(peak_after < peak_before, "{peak_after} {peak_before}");
+    }
+
+    #[test]
+    fn listen_address_reads_serving_line() {
+        let lockgate = "2026-12-05T22:10:01.5Z  INFO lockgate::commands: opening database\n\
+             2026-12-05T22:10:02.1Z  INFO lockgate::commands: lockgate serving \
+             listen=127.0.0.1:40123 database=sqlite:///tmp/x/lockgate.db backend=Sqlite\n";
+        assert_eq!(
+            listen_address(lockgate),
+            Some("127.0.0.1:40123".parse().unwrap())
+        );
+        let stand_in = "load-floor stand-in serving listen=127.0.0.1:5001\n";
+        assert_eq!(
+            listen_address(stand_in),
+            Some("127.0.0.1:5001".parse().unwrap())
+        );
+        // An address outside a serving line is not taken, nor one in a line
+        // still being written, whose port may be cut short.
+        assert_eq!(listen_address("config listen=127.0.0.1:8080\n"), None);
+        assert_eq!(listen_address("lockgate serving listen=127.0.0.1:4"), None);
+        assert_eq!(listen_address(""), None);
     }
 
     #[test]
