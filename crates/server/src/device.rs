@@ -103,9 +103,21 @@ async fn decide(
         }
     };
     let limit_key = format!("{}:{}", device.tenant_id, device.bank);
-    if let Some(wait) = state.guesses.blocked(&limit_key) {
-        return Ok(too_many(wait));
-    }
+    // A PIN check waits for argon2, long enough for a burst of guesses to
+    // start before the first has failed, so it takes a place while it runs.
+    // A badge is looked up without waiting, and only a failure is counted.
+    let pin_attempt = match presented {
+        Presented::Pin(_) => match state.guesses.begin(&limit_key) {
+            Ok(attempt) => Some(attempt),
+            Err(wait) => return Ok(too_many(wait)),
+        },
+        _ => {
+            if let Some(wait) = state.guesses.blocked(&limit_key) {
+                return Ok(too_many(wait));
+            }
+            None
+        }
+    };
     let tenant = state.access.tenant(&device.tenant_id).await?;
     let locker = tenant
         .read()
@@ -128,7 +140,10 @@ async fn decide(
         result.deny_reason(),
         Some(DenyReason::UnknownCredential | DenyReason::WrongPin)
     ) {
-        state.guesses.fail(&limit_key);
+        match pin_attempt {
+            Some(attempt) => attempt.failed(),
+            None => state.guesses.fail(&limit_key),
+        }
     }
     Ok(Json(decision_body(
         &result.decision,

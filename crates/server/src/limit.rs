@@ -9,7 +9,23 @@ use std::time::{Duration, Instant};
 pub(crate) struct Limiter {
     limit: u32,
     window: Duration,
-    counts: Mutex<HashMap<String, (Instant, u32)>>,
+    counts: Mutex<HashMap<String, Window>>,
+}
+
+/// Failures in the current window of one key, and attempts begun with
+/// [`Limiter::begin`] that have not finished yet.
+struct Window {
+    start: Instant,
+    failures: u32,
+    running: u32,
+}
+
+/// An attempt that takes one of its key's places until it is dropped.
+/// [`Attempt::failed`] turns the place into a failure of the window.
+pub(crate) struct Attempt<'a> {
+    limiter: &'a Limiter,
+    key: String,
+    failed: bool,
 }
 
 impl Limiter {
@@ -21,26 +37,79 @@ impl Limiter {
         }
     }
 
-    /// Returns the time left until `key` may try again, if it is over the limit.
+    /// Returns the time left until `key` may try again, if it is over the
+    /// limit. Attempts still running count as failures.
     pub(crate) fn blocked(&self, key: &str) -> Option<Duration> {
-        let counts = self.counts.lock().expect("limiter lock");
-        let (start, count) = counts.get(key)?;
-        let elapsed = start.elapsed();
-        (elapsed < self.window && *count >= self.limit).then(|| self.window - elapsed)
+        let mut counts = self.counts.lock().expect("limiter lock");
+        self.wait(counts.get_mut(key)?)
+    }
+
+    /// Begins an attempt that runs long enough for many others to start
+    /// meanwhile, such as a PIN check. It takes a place of `key` until it
+    /// ends. Returns the time to wait instead when no place is left.
+    pub(crate) fn begin(&self, key: &str) -> Result<Attempt<'_>, Duration> {
+        let mut counts = self.counts.lock().expect("limiter lock");
+        let window = self.window_of(&mut counts, key);
+        if let Some(wait) = self.wait(window) {
+            return Err(wait);
+        }
+        window.running += 1;
+        Ok(Attempt {
+            limiter: self,
+            key: key.to_string(),
+            failed: false,
+        })
     }
 
     /// Counts one failure for `key`.
     pub(crate) fn fail(&self, key: &str) {
         let mut counts = self.counts.lock().expect("limiter lock");
+        self.window_of(&mut counts, key).failures += 1;
+    }
+
+    fn wait(&self, window: &mut Window) -> Option<Duration> {
+        let elapsed = window.start.elapsed();
+        if elapsed >= self.window {
+            window.start = Instant::now();
+            window.failures = 0;
+            return (window.running >= self.limit).then_some(self.window);
+        }
+        (window.failures + window.running >= self.limit).then(|| self.window - elapsed)
+    }
+
+    fn window_of<'m>(&self, counts: &'m mut HashMap<String, Window>, key: &str) -> &'m mut Window {
         if counts.len() > 100_000 {
             let window = self.window;
-            counts.retain(|_, (start, _)| start.elapsed() < window);
+            counts.retain(|_, w| w.running > 0 || w.start.elapsed() < window);
         }
-        let entry = counts.entry(key.to_string()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
+        let entry = counts.entry(key.to_string()).or_insert(Window {
+            start: Instant::now(),
+            failures: 0,
+            running: 0,
+        });
+        if entry.start.elapsed() >= self.window {
+            entry.start = Instant::now();
+            entry.failures = 0;
         }
-        entry.1 += 1;
+        entry
+    }
+}
+
+impl Attempt<'_> {
+    /// Counts the attempt as a failure once it ends.
+    pub(crate) fn failed(mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.limiter.counts.lock().expect("limiter lock");
+        let window = self.limiter.window_of(&mut counts, &self.key);
+        window.running = window.running.saturating_sub(1);
+        if self.failed {
+            window.failures += 1;
+        }
     }
 }
 
@@ -58,6 +127,27 @@ mod tests {
         limiter.fail("bank");
         assert!(limiter.blocked("bank").is_some());
         assert!(limiter.blocked("other").is_none());
+    }
+
+    #[test]
+    fn running_attempts_take_places() {
+        let limiter = Limiter::new(3, Duration::from_secs(60));
+        let first = limiter.begin("bank").unwrap();
+        let second = limiter.begin("bank").unwrap();
+        limiter.fail("bank");
+        // Two running and one failure fill the three places.
+        assert!(limiter.begin("bank").is_err());
+        assert!(limiter.blocked("bank").is_some());
+        assert!(limiter.begin("other").is_ok());
+
+        // An attempt that ends without failing gives its place back.
+        drop(first);
+        let third = limiter.begin("bank").unwrap();
+        // One that failed keeps it for the rest of the window.
+        second.failed();
+        assert!(limiter.begin("bank").is_err());
+        drop(third);
+        assert!(limiter.begin("bank").is_ok());
     }
 
     #[test]

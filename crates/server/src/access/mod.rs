@@ -103,6 +103,8 @@ pub(crate) struct TenantAccess {
     /// assignments. A reload that read before a commit then cannot replace
     /// the index after that commit's update.
     locker_sync: Mutex<()>,
+    /// One PIN check at a time per user, so each counts its failure.
+    pub pin_turns: pin::Turns,
 }
 
 impl TenantAccess {
@@ -246,6 +248,7 @@ impl Access {
             }),
             lockers_seen: std::sync::Mutex::new(lockers_seen),
             locker_sync: Mutex::new(()),
+            pin_turns: pin::Turns::default(),
         })
     }
 

@@ -143,19 +143,19 @@ impl Access {
         entered: &str,
     ) -> Result<PinCheck, StoreError> {
         let tenant = self.tenant(tenant_id).await?;
-        let now = self.now();
-        let (holder, entry) = {
-            let index = tenant.read();
-            let Some(holder) = index
-                .held
-                .get(locker)
-                .map(|h| h.assignment.user.to_string())
-            else {
-                return Ok(PinCheck::NoHolder);
-            };
-            let entry = index.pins.get(&holder).cloned();
-            (holder, entry)
+        let holder = tenant
+            .read()
+            .held
+            .get(locker)
+            .map(|h| h.assignment.user.to_string());
+        let Some(holder) = holder else {
+            return Ok(PinCheck::NoHolder);
         };
+        // The failure count is read after the previous check of this PIN
+        // has stored its own.
+        let _turn = tenant.pin_turns.take(&holder).await;
+        let now = self.now();
+        let entry = tenant.read().pins.get(&holder).cloned();
         let Some(entry) = entry else {
             return Ok(PinCheck::NoHolder);
         };

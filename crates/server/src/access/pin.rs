@@ -2,9 +2,13 @@
 //! of milliseconds by design, so both run on the blocking pool, never on
 //! the threads that serve other requests.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use time::{Duration, OffsetDateTime};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Wrong PINs in a row that lock a PIN.
 pub(crate) const MAX_FAILURES: i64 = 5;
@@ -68,6 +72,61 @@ pub(crate) fn after_attempt(
     }
 }
 
+/// Queues for the PIN checks of each user. A check reads the failure
+/// count, verifies for tens of milliseconds and then stores the count plus
+/// one, so checks that overlapped would each store the same count, and
+/// parallel guesses would never reach the lock.
+#[derive(Default)]
+pub(crate) struct Turns {
+    queues: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// A user's turn to have a PIN checked. The user's next check waits until
+/// this one is dropped.
+pub(crate) struct Turn<'a> {
+    turns: &'a Turns,
+    user: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Turns {
+    /// Waits until no other check of `user`'s PIN is running.
+    pub(crate) async fn take(&self, user: &str) -> Turn<'_> {
+        let queue = self
+            .queues
+            .lock()
+            .expect("PIN turns lock")
+            .entry(user.to_string())
+            .or_default()
+            .clone();
+        Turn {
+            turns: self,
+            user: user.to_string(),
+            guard: Some(queue.lock_owned().await),
+        }
+    }
+
+    #[cfg(test)]
+    fn queue_count(&self) -> usize {
+        self.queues.lock().expect("PIN turns lock").len()
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut queues = self.turns.queues.lock().expect("PIN turns lock");
+        drop(self.guard.take());
+        // Every waiter clones the queue while holding this lock, so a
+        // queue that only the map still refers to has no one left in it.
+        if queues
+            .get(&self.user)
+            .is_some_and(|queue| Arc::strong_count(queue) == 1)
+        {
+            queues.remove(&self.user);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +145,28 @@ mod tests {
         assert_eq!(after_attempt(3, false, now), (4, None));
         assert_eq!(after_attempt(4, false, now), (5, Some(now + LOCKOUT)));
         assert_eq!(after_attempt(4, true, now), (0, None));
+    }
+
+    #[tokio::test]
+    async fn turns_run_one_at_a_time_per_user() {
+        let turns = Arc::new(Turns::default());
+        let first = turns.take("ana").await;
+        let other_user = turns.take("ben").await;
+
+        let waiting = {
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                let _turn = turns.take("ana").await;
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+
+        drop(first);
+        waiting.await.unwrap();
+        drop(other_user);
+        // Queues with no one waiting are removed.
+        assert_eq!(turns.queue_count(), 0);
     }
 
     #[tokio::test]

@@ -147,12 +147,15 @@ pub(crate) async fn set_pin(
     let hash = pin::hash(pin_text)
         .await
         .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+    let tenant = state.access.tenant(tenant_id).await?;
+    // A check still running for the old PIN would otherwise store its
+    // failure count over the new PIN's.
+    let _turn = tenant.pin_turns.take(user).await;
     state
         .store
         .tenant(tenant_id)
         .set_pin(user, &hash, draft)
         .await?;
-    let tenant = state.access.tenant(tenant_id).await?;
     tenant.write().pins.insert(
         user.to_string(),
         PinEntry {

@@ -67,6 +67,54 @@ async fn pin_opens_then_locks_after_five_misses() {
 }
 
 #[tokio::test]
+async fn parallel_wrong_pins_still_lock() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("burst@st-marys.example", "B-2").await;
+    let door = hospital.door_of(&user).await;
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::PUT,
+            &format!("/users/{user}/pin"),
+            Some(json!({"pin": "4719"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // Thirty guesses sent at once: each argon2 check takes long enough
+    // for all of them to arrive before the first has failed.
+    let guesses = (0..30).map(|_| pin_at(&hospital, &door, "0000"));
+    let answers = futures::future::join_all(guesses).await;
+    let summary: Vec<String> = answers
+        .iter()
+        .map(|(status, body)| format!("{status} {}", body["reason"]))
+        .collect();
+    let count = |wanted: &str| {
+        answers
+            .iter()
+            .filter(|(status, body)| match wanted {
+                "rate_limited" => *status == StatusCode::TOO_MANY_REQUESTS,
+                reason => body["reason"] == reason,
+            })
+            .count()
+    };
+    let (wrong, locked, limited) = (
+        count("wrong_pin"),
+        count("pin_locked"),
+        count("rate_limited"),
+    );
+    assert_eq!(wrong + locked + limited, 30, "{summary:?}");
+    // Each check read the count the previous one stored, so the lock came
+    // after exactly five wrong PINs.
+    assert_eq!(wrong, 5, "{summary:?}");
+    // Checks still running held places of the bank's guessing limit.
+    assert!(limited > 0, "{summary:?}");
+
+    let (_, after) = pin_at(&hospital, &door, "4719").await;
+    assert_eq!(after["reason"], "pin_locked", "{after}");
+}
+
+#[tokio::test]
 async fn weak_pins_rejected() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("weak@st-marys.example", "B-2").await;
