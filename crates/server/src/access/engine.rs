@@ -205,10 +205,15 @@ pub(crate) fn plan_users(
             continue;
         };
         let before = &previous[user_id];
-        let held = index.assignments_of(user_id);
-        // Bookings end by themselves; the lifecycle diff handles fixed
-        // and shared assignments.
-        let held: Vec<_> = held.into_iter().filter(|a| a.ends_at.is_none()).collect();
+        // A booking whose time is up was ended by `end_bookings` in this
+        // pass. Running bookings go through the lifecycle diff like any
+        // assignment, so a leaver's booked flex locker goes to clear-out and
+        // a mover's enters the grace period.
+        let held: Vec<_> = index
+            .assignments_of(user_id)
+            .into_iter()
+            .filter(|a| a.ends_at.is_none_or(|end| end > now))
+            .collect();
         let leaver = !entry.subject.active || entry.deleted;
         let wants_locker = entry.entitlements.iter().any(auto_assigns);
         if !leaver && held.is_empty() && !wants_locker {

@@ -256,3 +256,108 @@ async fn booking_survives_concurrent_reloads() {
     let ((), denied) = tokio::join!(reloads, bookings);
     assert!(denied.is_empty(), "booked lockers denied: {denied:?}");
 }
+
+/// Lets Doctors book flex-b with `grace_days` for movers, and has a new
+/// doctor book its only locker, flex-b-1, for four hours. Returns the
+/// doctor and the Doctors group.
+async fn doctor_with_booking(hospital: &Hospital, grace_days: u32) -> (String, String) {
+    let access = &hospital.access;
+    create_locker(access, "flex-b-1", "flex-b", "1", "flex").await;
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12},
+            "lifecycle": {"mover_grace_days": grace_days, "leaver_action": "clear_out"}
+        }),
+    )
+    .await;
+
+    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
+    crate::fixture::add_member(access, &doctors, &doctor).await;
+    hospital.lockers_of(&doctor).await;
+
+    let (_, token) = access
+        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+        .await;
+    let (status, body) = access
+        .call(
+            Method::POST,
+            "/app/v1/st-marys/bookings",
+            token["token"].as_str().unwrap(),
+            Some(json!({"hours": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["locker"], "flex-b-1");
+    (doctor, doctors)
+}
+
+/// Taps badge DR-1 at door 1 of flex-b.
+async fn tap_flex(access: &AccessApp) -> serde_json::Value {
+    let device = access.device_token("flex-b").await;
+    let (status, body) = access
+        .call(
+            Method::POST,
+            "/device/v1/decisions",
+            &device,
+            Some(json!({"bank": "flex-b", "door": "1", "credential": {"type": "badge", "id": "DR-1"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn leaver_booking_goes_to_clear_out() {
+    let hospital = Hospital::open().await;
+    let (doctor, _) = doctor_with_booking(&hospital, 0).await;
+    assert_eq!(tap_flex(&hospital.access).await["decision"], "allow");
+
+    let disable = json!({"schemas": [crate::common::PATCH_URN], "Operations": [
+        {"op": "replace", "value": {"active": false}}
+    ]});
+    let (status, body) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{doctor}"), disable)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    assert_eq!(tap_flex(&hospital.access).await["reason"], "inactive_user");
+    // The booking ends with the leaver, not hours later, and the locker
+    // waits for clear-out instead of going back to the pool.
+    assert!(hospital.lockers_of(&doctor).await.is_empty());
+    assert_eq!(hospital.locker_state("flex-b-1").await, "clear_out");
+    let actions = hospital.audit_actions().await;
+    assert!(
+        actions.contains(&"locker_clear_out".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn mover_booking_enters_grace() {
+    let hospital = Hospital::open().await;
+    let (doctor, doctors) = doctor_with_booking(&hospital, 2).await;
+
+    crate::fixture::remove_member(&hospital.access, &doctors, &doctor).await;
+    let bookings = hospital.lockers_of(&doctor).await;
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert!(bookings[0]["grace_until"].is_string(), "{bookings:?}");
+    // The mover may still take their things out of the booked locker.
+    assert_eq!(tap_flex(&hospital.access).await["decision"], "allow");
+
+    // The booking ends at its own time, inside the grace period.
+    hospital
+        .access
+        .app
+        .clock
+        .store(5 * 3600, std::sync::atomic::Ordering::Relaxed);
+    assert!(hospital.lockers_of(&doctor).await.is_empty());
+    assert_eq!(hospital.locker_state("flex-b-1").await, "available");
+    assert_eq!(tap_flex(&hospital.access).await["reason"], "not_entitled");
+}
