@@ -68,7 +68,12 @@ pub(crate) async fn subject_pages(
 pub(crate) fn reread(index: &mut TenantIndex, rows: &[lockgate_store::SubjectRow]) {
     for row in rows {
         if let Some(entry) = index.users.get_mut(&row.id) {
-            entry.version = entry.version.min(row.version - 1);
+            // A disable applied while the page was read left a newer
+            // version than the row's, and the stale row must not undo it.
+            if entry.version > row.version {
+                continue;
+            }
+            entry.version = row.version - 1;
         }
         index.update_user(row);
     }

@@ -1,4 +1,5 @@
-//! The index against concurrent reloads, on a real SQLite file.
+//! The index against concurrent reloads, on a real SQLite file, and
+//! re-reads of users that race with a disable.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -102,4 +103,39 @@ async fn reload_keeps_newer_lockers() {
             "locker {id} is missing from the index after a concurrent reload"
         );
     }
+}
+
+fn subject_row(id: &str, version: i64) -> lockgate_store::SubjectRow {
+    lockgate_store::SubjectRow {
+        id: id.to_string(),
+        external_id: None,
+        user_name: format!("{id}@st-marys.example"),
+        display_name: None,
+        active: true,
+        document: serde_json::json!({"userName": format!("{id}@st-marys.example"), "active": true}),
+        version,
+    }
+}
+
+#[test]
+fn reread_applies_same_version_again() {
+    let mut index = super::index::TenantIndex::default();
+    index.update_user(&subject_row("ana", 3));
+    index.badge_attribute = Some("employeeNumber".into());
+    let mut row = subject_row("ana", 3);
+    row.document["employeeNumber"] = "B-7".into();
+
+    super::reread(&mut index, &[row]);
+    assert_eq!(index.users["ana"].scim_badge.as_deref(), Some("B-7"));
+}
+
+#[test]
+fn reread_keeps_a_newer_disable() {
+    let mut index = super::index::TenantIndex::default();
+    index.update_user(&subject_row("ana", 3));
+    // SCIM disabled the user (version 4) after the reload read version 3.
+    index.deactivate("ana", 4, false);
+
+    super::reread(&mut index, &[subject_row("ana", 3)]);
+    assert!(!index.users["ana"].subject.active);
 }
