@@ -968,9 +968,18 @@ impl TenantStore {
             tx.rollback().await?;
             return Err(open_assignment_conflict(id, "deleted"));
         }
+        // Deleting and creating the locker again would skip the record
+        // that it was emptied, and hand the belongings to its next user.
+        if current.state == LockerState::ClearOut {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!(
+                "locker \"{id}\" is in clear_out and may still hold its previous owner's \
+                 belongings; record it emptied before deleting it"
+            )));
+        }
         let deleted = tx
             .write_checked(
-                "DELETE FROM lockers WHERE tenant_id = $1 AND id = $2 \
+                "DELETE FROM lockers WHERE tenant_id = $1 AND id = $2 AND state <> 'clear_out' \
                  AND NOT EXISTS (SELECT 1 FROM assignments a \
                  WHERE a.tenant_id = $1 AND a.locker_id = $2 AND a.ended_at IS NULL)",
                 vec![text(&self.tenant_id), text(id)],

@@ -126,10 +126,30 @@ async fn deleted_user_denied_and_locker_cleared() {
     assert_eq!(decision["reason"], "inactive_user", "{decision}");
 
     assert!(hospital.lockers_of(&user).await.is_empty());
-    assert_eq!(
-        hospital.locker_state(&format!("ward-a-{door}")).await,
-        "clear_out"
+    let locker = format!("ward-a-{door}");
+    assert_eq!(hospital.locker_state(&locker).await, "clear_out");
+
+    // Deleting the locker and creating it again would skip the clear-out.
+    let path = format!("/lockers/{locker}");
+    let (status, body) = hospital.access.admin(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("record it emptied"),
+        "{body}"
     );
+    assert_eq!(hospital.locker_state(&locker).await, "clear_out");
+    let emptied = format!("{path}/emptied");
+    let (status, body) = hospital
+        .access
+        .admin(Method::POST, &emptied, Some(json!({})))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = hospital.access.admin(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
     let actions = hospital.audit_actions().await;
     assert!(actions.contains(&"user_deleted".to_string()), "{actions:?}");
     assert!(
