@@ -12,7 +12,7 @@ use lockgate_domain::access::decision::DenyReason;
 use lockgate_domain::access::model::{LockerId, LockerKind, LockerState};
 use lockgate_domain::access::policy::AssignmentMode;
 use lockgate_domain::audit::Actor;
-use lockgate_store::{AuditDraft, StoreError};
+use lockgate_store::{AuditDraft, Booking, NewBooking, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::Duration;
@@ -187,7 +187,7 @@ async fn book(
     ApiJson(request): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiFailure> {
     let tenant = state.access.tenant(&user.tenant_id).await?;
-    let (policy, max_hours, candidates) = {
+    let (policy, quota, max_hours, candidates) = {
         let index = tenant.read();
         let entry = index
             .users
@@ -211,21 +211,6 @@ async fn book(
                 "no policy lets you book flex lockers; ask your facility manager",
             ));
         };
-        let held = index
-            .assignments_of(&user.user)
-            .iter()
-            .filter(|a| a.policy == entitlement.policy)
-            .count();
-        if held >= entitlement.quota as usize {
-            return Err(ApiFailure::new(
-                StatusCode::CONFLICT,
-                "quota_reached",
-                format!(
-                    "you already hold {held} of the {} lockers your policy allows",
-                    entitlement.quota
-                ),
-            ));
-        }
         let mut candidates: Vec<&LockerId> = index
             .lockers
             .values()
@@ -244,6 +229,7 @@ async fn book(
             .collect();
         (
             entitlement.policy.clone(),
+            entitlement.quota,
             max_booking.whole_hours(),
             candidates,
         )
@@ -266,12 +252,15 @@ async fn book(
     // request (client gone, timeout) cannot leave a committed booking out of
     // the index, where its holder would be denied until the next reload.
     let store = state.store.tenant(&user.tenant_id);
-    let booker = user.user.clone();
+    let new_booking = NewBooking {
+        user_id: user.user.clone(),
+        policy_id: policy.to_string(),
+        quota,
+        ends_at,
+    };
     let booking = tokio::spawn(async move {
-        let booked = store
-            .book(&booker, policy.as_str(), candidates, ends_at, audit)
-            .await?;
-        if let Some(row) = &booked {
+        let booked = store.book(new_booking, candidates, audit).await?;
+        if let Booking::Booked(row) = &booked {
             tenant
                 .after_commit(|index| {
                     index.hold(row);
@@ -286,12 +275,22 @@ async fn book(
     let booked = booking
         .await
         .map_err(|err| StoreError::Internal(format!("the booking task failed: {err}")))??;
-    let Some(row) = booked else {
-        return Err(ApiFailure::new(
-            StatusCode::CONFLICT,
-            "no_free_locker",
-            "every flex locker you may book is taken; try another bank or later",
-        ));
+    let row = match booked {
+        Booking::Booked(row) => row,
+        Booking::QuotaReached { held } => {
+            return Err(ApiFailure::new(
+                StatusCode::CONFLICT,
+                "quota_reached",
+                format!("you already hold {held} of the {quota} lockers your policy allows"),
+            ));
+        }
+        Booking::NoFreeLocker => {
+            return Err(ApiFailure::new(
+                StatusCode::CONFLICT,
+                "no_free_locker",
+                "every flex locker you may book is taken; try another bank or later",
+            ));
+        }
     };
     Ok((
         StatusCode::CREATED,

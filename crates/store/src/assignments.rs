@@ -13,7 +13,7 @@ use crate::audit::{AuditDraft, append_in};
 use crate::batch::{Batch, opt, text};
 use crate::filter_sql::Bind;
 use crate::write_tx::WriteTx;
-use crate::{StoreError, TenantStore};
+use crate::{Backend, StoreError, TenantStore};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AssignmentRow {
@@ -107,6 +107,28 @@ fn push_insert(batch: &mut Batch, tenant_id: &str, row: &AssignmentRow) {
             opt(row.ends_at.as_deref()),
         ],
     );
+}
+
+/// A flex booking to make: its user, the policy that allows it, how many
+/// lockers the policy lets the user hold at once, and when it ends.
+#[derive(Debug, Clone)]
+pub struct NewBooking {
+    pub user_id: String,
+    pub policy_id: String,
+    pub quota: u32,
+    pub ends_at: String,
+}
+
+/// The outcome of a booking request.
+#[derive(Debug, Clone)]
+pub enum Booking {
+    Booked(AssignmentRow),
+    /// The user already holds `held` lockers under the policy, its quota.
+    QuotaReached {
+        held: i64,
+    },
+    /// Every candidate locker was taken.
+    NoFreeLocker,
 }
 
 impl TenantStore {
@@ -231,35 +253,35 @@ impl TenantStore {
 
     /// Books `ends_at` on the first of `candidates` (locker ids, in order of
     /// preference) that has no open booking or assignment, ending expired
-    /// bookings first. Returns the booking, or `None` when every candidate
-    /// is taken. The partial unique index decides races, so two requests
-    /// never get the same locker, on one node or several.
+    /// bookings first. The partial unique index decides races, so two
+    /// requests never get the same locker, on one node or several. The
+    /// user's open assignments under `policy_id` are counted against
+    /// `quota` in the same transaction, so parallel requests cannot pass it.
     pub async fn book(
         &self,
-        user_id: &str,
-        policy_id: &str,
+        request: NewBooking,
         candidates: Vec<String>,
-        ends_at: String,
         audit: AuditDraft,
-    ) -> Result<Option<AssignmentRow>, StoreError> {
+    ) -> Result<Booking, StoreError> {
         let this = self.clone();
-        let (user_id, policy_id) = (user_id.to_string(), policy_id.to_string());
         self.store
-            .run_write(move || async move {
-                this.book_now(&user_id, &policy_id, candidates, ends_at, audit)
-                    .await
-            })
+            .run_write(move || async move { this.book_now(request, candidates, audit).await })
             .await
     }
 
     async fn book_now(
         &self,
-        user_id: &str,
-        policy_id: &str,
+        request: NewBooking,
         candidates: Vec<String>,
-        ends_at: String,
         mut audit: AuditDraft,
-    ) -> Result<Option<AssignmentRow>, StoreError> {
+    ) -> Result<Booking, StoreError> {
+        let NewBooking {
+            user_id,
+            policy_id,
+            quota,
+            ends_at,
+        } = request;
+        let (user_id, policy_id) = (user_id.as_str(), policy_id.as_str());
         let tenant = self.tenant_id.as_str();
         let now = timestamp::now();
         let mut tx = WriteTx::begin(&self.store).await?;
@@ -278,6 +300,11 @@ impl TenantStore {
             vec![text(tenant), text(&now)],
         );
         tx.write(batch).await?;
+        let held = self.held_under(&mut tx, user_id, policy_id).await?;
+        if held >= i64::from(quota) {
+            tx.commit().await?;
+            return Ok(Booking::QuotaReached { held });
+        }
         for locker in candidates {
             let row = AssignmentRow {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -322,10 +349,40 @@ impl TenantStore {
             }
             append_in(&mut tx, self.store.backend, tenant, vec![audit]).await?;
             tx.commit().await?;
-            return Ok(Some(row));
+            return Ok(Booking::Booked(row));
         }
         tx.commit().await?;
-        Ok(None)
+        Ok(Booking::NoFreeLocker)
+    }
+
+    /// Counts the user's open assignments under a policy. On PostgreSQL it
+    /// first takes a lock for the user that lasts until the transaction
+    /// ends, so a second booking of the user counts after this one commits.
+    /// SQLite runs one write transaction at a time anyway.
+    async fn held_under(
+        &self,
+        tx: &mut WriteTx,
+        user_id: &str,
+        policy_id: &str,
+    ) -> Result<i64, StoreError> {
+        if self.store.backend == Backend::Postgres {
+            tx.fetch_all(
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS lock",
+                vec![text(format!("booking:{}:{user_id}", self.tenant_id))],
+            )
+            .await?;
+        }
+        let row = tx
+            .fetch_optional(
+                "SELECT COUNT(*) AS held FROM assignments \
+                 WHERE tenant_id = $1 AND user_id = $2 AND policy_id = $3 AND ended_at IS NULL",
+                vec![text(&self.tenant_id), text(user_id), text(policy_id)],
+            )
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("held")?,
+            None => 0,
+        })
     }
 
     /// Outbox entries, newest first.

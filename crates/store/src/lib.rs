@@ -36,7 +36,7 @@ mod write_tx;
 mod writer;
 
 pub use app_tokens::{AppCode, AppTokens, RefreshOutcome};
-pub use assignments::{AccessChanges, AssignmentRow, BadgeSync, OutboxEntry};
+pub use assignments::{AccessChanges, AssignmentRow, BadgeSync, Booking, NewBooking, OutboxEntry};
 pub use audit::{AuditDraft, AuditVerification, VERIFY_PAGE_SIZE};
 pub use connect::{Backend, StoreOptions, redact as redact_url};
 pub use credentials::{AccessToken, Authenticated, CredentialInfo, CredentialKind, OAuthClient};

@@ -361,3 +361,70 @@ async fn mover_booking_enters_grace() {
     assert_eq!(hospital.locker_state("flex-b-1").await, "available");
     assert_eq!(tap_flex(&hospital.access).await["reason"], "not_entitled");
 }
+
+#[tokio::test]
+async fn parallel_bookings_keep_quota() {
+    parallel_bookings_of_one_user(Hospital::open().await).await;
+}
+
+/// PostgreSQL runs the requests in transactions of their own at once, so
+/// only a lock per user keeps both from counting the same open bookings.
+#[tokio::test]
+async fn parallel_bookings_keep_quota_postgres() {
+    if let Some(hospital) = Hospital::on_postgres().await {
+        parallel_bookings_of_one_user(hospital).await;
+    }
+}
+
+/// One doctor whose policy allows two lockers at once requests ten
+/// bookings at the same time, with five lockers free.
+async fn parallel_bookings_of_one_user(hospital: Hospital) {
+    let access = &hospital.access;
+    for door in 1..=5 {
+        let id = format!("flex-b-{door}");
+        create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
+    }
+    let doctors = create_group(access, "Doctors", "d0c70r5").await;
+    save_policy(
+        access,
+        "flex-desks",
+        json!({
+            "who": {"groups": ["d0c70r5"]},
+            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+            "how": {"mode": "flex", "max_booking_hours": 12},
+            "quota": 2
+        }),
+    )
+    .await;
+
+    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
+    crate::fixture::add_member(access, &doctors, &doctor).await;
+    hospital.lockers_of(&doctor).await;
+    let (_, token) = access
+        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+        .await;
+    let token = token["token"].as_str().unwrap().to_string();
+
+    let requests = (0..10).map(|_| {
+        access.call(
+            Method::POST,
+            "/app/v1/st-marys/bookings",
+            &token,
+            Some(json!({"hours": 2})),
+        )
+    });
+    let answers = join_all(requests).await;
+    let booked = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    let over_quota = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == StatusCode::CONFLICT && body["error"] == "quota_reached"
+        })
+        .count();
+    assert_eq!(booked, 2, "{answers:?}");
+    assert_eq!(over_quota, 8, "{answers:?}");
+    assert_eq!(hospital.lockers_of(&doctor).await.len(), 2);
+}
