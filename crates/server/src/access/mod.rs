@@ -65,6 +65,10 @@ pub(crate) async fn subject_pages(
 
 /// Updates users from their rows even though their versions did not change,
 /// because what the index keeps of them did.
+///
+/// Each user keeps the entitlements they had. The engine re-plans every
+/// user afterwards and needs them to see what a change took away: a lost
+/// policy's grace period and leaver action come from the old entitlement.
 pub(crate) fn reread(index: &mut TenantIndex, rows: &[lockgate_store::SubjectRow]) {
     for row in rows {
         if let Some(entry) = index.users.get_mut(&row.id) {
@@ -75,7 +79,11 @@ pub(crate) fn reread(index: &mut TenantIndex, rows: &[lockgate_store::SubjectRow
             }
             entry.version = row.version - 1;
         }
-        index.update_user(row);
+        if let Some(kept) = index.update_user(row)
+            && let Some(entry) = index.users.get_mut(&row.id)
+        {
+            entry.entitlements = kept;
+        }
     }
 }
 

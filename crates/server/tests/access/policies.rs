@@ -160,6 +160,48 @@ async fn retired_policy_makes_movers() {
     assert!(held[0]["grace_until"].is_string(), "{held:?}");
 }
 
+/// The first condition on `department` makes every user be read again,
+/// and those it leaves out must still get the grace period the preview
+/// promised, not lose their lockers at once.
+#[tokio::test]
+async fn new_attribute_condition_starts_grace() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("cardio@st-marys.example", "C-1").await;
+    let door = hospital.door_of(&user).await;
+    let oncology_only = json!({
+        "who": {
+            "groups": [NURSES_EXTERNAL_ID],
+            "attributes": [{"name": "department", "equals": "Oncology"}]
+        },
+        "what": {"banks": ["ward-a"], "kinds": ["personal"]},
+        "how": {"mode": "fixed", "auto_assign": true},
+        "lifecycle": {"mover_grace_days": 7, "leaver_action": "clear_out"}
+    });
+
+    let (status, report) = hospital
+        .access
+        .admin(
+            Method::POST,
+            "/policies/ward-lockers/preview",
+            Some(json!({"policy": oncology_only})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["grace_periods_started"], 1, "{report}");
+    assert_eq!(report["lockers_to_clear_out"], 0, "{report}");
+
+    crate::fixture::save_policy(&hospital.access, "ward-lockers", oncology_only).await;
+    let assignments = hospital.lockers_of(&user).await;
+    assert_eq!(assignments.len(), 1, "{assignments:?}");
+    assert!(assignments[0]["grace_until"].is_string(), "{assignments:?}");
+    let locker = format!("ward-a-{door}");
+    assert_eq!(hospital.locker_state(&locker).await, "assigned");
+    assert_eq!(hospital.tap("C-1", &door).await["decision"], "allow");
+    let outbox = hospital.outbox().await;
+    let kinds: Vec<&str> = outbox.iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert!(kinds.contains(&"grace_started"), "{kinds:?}");
+}
+
 #[tokio::test]
 async fn explain_names_reason() {
     let hospital = Hospital::open().await;
