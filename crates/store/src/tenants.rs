@@ -4,6 +4,9 @@ use lockgate_domain::{Slug, timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditDraft, append_in};
+use crate::batch::{Batch, text};
+use crate::write_tx::WriteTx;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,19 +83,28 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("tenant settings: {e}")))
     }
 
-    /// Replaces the tenant's settings object.
+    /// Replaces the tenant's settings object and appends `audit` in the
+    /// same transaction.
     pub async fn set_tenant_settings(
         &self,
         tenant_id: &str,
         settings: &serde_json::Value,
+        audit: AuditDraft,
     ) -> Result<(), StoreError> {
-        let turn = self.write_turn().await?;
-        sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
-            .bind(settings.to_string())
-            .bind(tenant_id)
-            .execute(&self.writer)
-            .await?;
-        drop(turn);
-        Ok(())
+        let (store, tenant_id) = (self.clone(), tenant_id.to_string());
+        let settings = settings.to_string();
+        self.run_write(move || async move {
+            let mut tx = WriteTx::begin(&store).await?;
+            let mut batch = Batch::default();
+            batch.push(
+                "UPDATE tenants SET settings = $1 WHERE id = $2",
+                vec![text(settings), text(&tenant_id)],
+            );
+            tx.write(batch).await?;
+            append_in(&mut tx, store.backend, &tenant_id, vec![audit]).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }

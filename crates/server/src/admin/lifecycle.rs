@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use lockgate_domain::access::model::LockerId;
-use lockgate_store::AssignmentRow;
+use lockgate_store::{AssignmentRow, AuditDraft};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -99,6 +99,8 @@ pub(crate) struct Settings {
     /// The SCIM attribute that carries badge numbers, such as
     /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`
     /// or a custom extension attribute; `null` turns badge mapping off.
+    /// Required, so that a body without it cannot turn off every badge.
+    #[serde(deserialize_with = "Option::deserialize")]
     badge_attribute: Option<String>,
 }
 
@@ -111,7 +113,8 @@ pub(crate) async fn settings(
 }
 
 /// `PUT /settings`: saves the settings and re-reads every user so badge
-/// numbers follow the new attribute.
+/// numbers follow the new attribute. Responds with the settings and
+/// `warnings`, such as an attribute no user has a value for.
 pub(crate) async fn save_settings(
     State(state): State<AppState>,
     auth: AdminAuth<TenantAdmin>,
@@ -125,13 +128,34 @@ pub(crate) async fn save_settings(
         ));
     }
     let value = json!({"badge_attribute": settings.badge_attribute});
+    let before = state.store.tenant_settings(&auth.tenant.id).await?;
+    let audit = AuditDraft {
+        actor: auth.actor.clone(),
+        source: Some("admin".to_string()),
+        action: "settings_changed".to_string(),
+        subject: auth.tenant.slug.to_string(),
+        detail: json!({"before": before, "after": value}),
+    };
     state
         .store
-        .set_tenant_settings(&auth.tenant.id, &value)
+        .set_tenant_settings(&auth.tenant.id, &value, audit)
         .await?;
     state
         .access
-        .settings_changed(&auth.tenant.id, settings.badge_attribute)
+        .settings_changed(&auth.tenant.id, settings.badge_attribute.clone())
         .await?;
-    Ok(Json(value))
+    let mut warnings = Vec::new();
+    if let Some(name) = &settings.badge_attribute {
+        let tenant = state.access.tenant(&auth.tenant.id).await?;
+        let index = tenant.read();
+        if !index.users.is_empty() && index.users.values().all(|user| user.scim_badge.is_none()) {
+            warnings.push(format!(
+                "no user has a value for \"{name}\", so no badge comes from it; check the \
+                 attribute name, such as employeeNumber"
+            ));
+        }
+    }
+    let mut body = value;
+    body["warnings"] = json!(warnings);
+    Ok(Json(body))
 }

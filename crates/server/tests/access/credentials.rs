@@ -203,6 +203,40 @@ async fn badge_follows_scim_attribute() {
 }
 
 #[tokio::test]
+async fn settings_change_warns_and_is_audited() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("settings@st-marys.example", "S-1").await;
+    let door = hospital.door_of(&user).await;
+
+    let misspelt = json!({"badge_attribute": "employeNumber"});
+    let (status, body) = hospital
+        .access
+        .admin(Method::PUT, "/settings", Some(misspelt))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let warning = body["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("\"employeNumber\""), "{body}");
+    assert_eq!(
+        hospital.tap("S-1", &door).await["reason"],
+        "unknown_credential"
+    );
+
+    let fixed = json!({"badge_attribute": "employeeNumber"});
+    let (status, body) = hospital
+        .access
+        .admin(Method::PUT, "/settings", Some(fixed))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["warnings"], json!([]), "{body}");
+    assert_eq!(hospital.tap("S-1", &door).await["decision"], "allow");
+
+    let actions = hospital.audit_actions().await;
+    let changes = actions.iter().filter(|a| *a == "settings_changed").count();
+    // The fixture's own setting and the two above.
+    assert_eq!(changes, 3, "{actions:?}");
+}
+
+#[tokio::test]
 async fn unknown_badges_rate_limited() {
     let hospital = Hospital::open().await;
     let mut limited = None;

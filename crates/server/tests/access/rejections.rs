@@ -106,6 +106,12 @@ async fn malformed_requests_change_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
+            Method::PUT,
+            "/settings".into(),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
             Method::DELETE,
             "/badges/never-enrolled".into(),
             Value::Null,
