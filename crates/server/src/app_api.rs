@@ -9,7 +9,8 @@ use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use lockgate_domain::access::decision::DenyReason;
-use lockgate_domain::access::model::{LockerId, LockerKind, LockerState};
+use lockgate_domain::access::entitlement::Entitlement;
+use lockgate_domain::access::model::{Locker, LockerId, LockerKind, LockerState};
 use lockgate_domain::access::policy::AssignmentMode;
 use lockgate_domain::audit::Actor;
 use lockgate_store::{AuditDraft, Booking, NewBooking, StoreError};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use crate::AppState;
+use crate::access::index::TenantIndex;
 use crate::access::open::{OpenAttempt, Presented};
 use crate::access::stored_time;
 use crate::admin::{ApiJson, bearer};
@@ -179,6 +181,59 @@ struct BookingRequest {
     zone: Option<String>,
 }
 
+/// Rejects a bank or zone that does not exist or that the policy does not
+/// let the user book in, so a typo does not look like a full bank.
+fn check_booking_place(
+    index: &TenantIndex,
+    entitlement: &Entitlement,
+    request: &BookingRequest,
+) -> Result<(), ApiFailure> {
+    if let Some(bank) = &request.bank {
+        check_place(index, entitlement, "bank", bank, |locker| {
+            locker.bank.as_str()
+        })?;
+    }
+    if let Some(zone) = &request.zone {
+        check_place(index, entitlement, "zone", zone, |locker| {
+            locker.zone.as_str()
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks one place filter: `place_of` reads the locker's bank or zone.
+fn check_place(
+    index: &TenantIndex,
+    entitlement: &Entitlement,
+    kind: &str,
+    name: &str,
+    place_of: fn(&Locker) -> &str,
+) -> Result<(), ApiFailure> {
+    let mut lockers = index
+        .lockers
+        .values()
+        .filter(|locker| place_of(locker) == name)
+        .peekable();
+    if lockers.peek().is_none() {
+        return Err(ApiFailure::not_found(format!(
+            "{kind} \"{name}\" not found; leave {kind} out to book anywhere your policy allows"
+        )));
+    }
+    let bookable =
+        lockers.any(|locker| locker.kind == LockerKind::Flex && entitlement.scope.covers(locker));
+    if !bookable {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "your policy does not let you book flex lockers in {kind} \"{name}\"; \
+                 leave {kind} out to book anywhere it allows"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /app/v1/{tenant}/bookings`: books a free flex locker. Concurrent
 /// requests for the last lockers each get a different locker or a 409.
 async fn book(
@@ -211,6 +266,7 @@ async fn book(
                 "no policy lets you book flex lockers; ask your facility manager",
             ));
         };
+        check_booking_place(&index, entitlement, &request)?;
         let mut candidates: Vec<&LockerId> = index
             .lockers
             .values()

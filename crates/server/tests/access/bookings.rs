@@ -428,3 +428,47 @@ async fn parallel_bookings_of_one_user(hospital: Hospital) {
     assert_eq!(over_quota, 8, "{answers:?}");
     assert_eq!(hospital.lockers_of(&doctor).await.len(), 2);
 }
+
+#[tokio::test]
+async fn booking_names_unknown_or_uncovered_place() {
+    let hospital = Hospital::open().await;
+    let (doctor, _) = doctor_with_booking(&hospital, 0).await;
+    let access = &hospital.access;
+    let (_, token) = access
+        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+        .await;
+    let token = token["token"].as_str().unwrap().to_string();
+
+    let cases = [
+        (
+            json!({"hours": 2, "bank": "flex-x"}),
+            StatusCode::NOT_FOUND,
+            "bank \"flex-x\" not found",
+        ),
+        (
+            json!({"hours": 2, "zone": "roof"}),
+            StatusCode::NOT_FOUND,
+            "zone \"roof\" not found",
+        ),
+        (
+            json!({"hours": 2, "bank": "ward-a"}),
+            StatusCode::FORBIDDEN,
+            "in bank \"ward-a\"",
+        ),
+    ];
+    for (request, status, detail) in cases {
+        let (got, body) = access
+            .call(
+                Method::POST,
+                "/app/v1/st-marys/bookings",
+                &token,
+                Some(request.clone()),
+            )
+            .await;
+        assert_eq!(got, status, "{request}: {body}");
+        let text = body["detail"].as_str().unwrap_or_default();
+        assert!(text.contains(detail), "{request}: {body}");
+    }
+    // Only the booking made at the start exists.
+    assert_eq!(hospital.lockers_of(&doctor).await.len(), 1);
+}
