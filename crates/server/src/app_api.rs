@@ -98,7 +98,7 @@ async fn me(State(state): State<AppState>, user: AppUser) -> Result<Json<Value>,
     let entry = index
         .users
         .get(&user.user)
-        .ok_or_else(|| ApiFailure::not_found("your user"))?;
+        .ok_or_else(|| ApiFailure::not_found("your user was not found; sign in again"))?;
     let lockers: Vec<Value> = index
         .assignments_of(&user.user)
         .iter()
@@ -138,7 +138,7 @@ async fn open(
     let locker = LockerId::new(&request.locker);
     if !tenant.read().lockers.contains_key(&locker) {
         return Err(ApiFailure::not_found(format!(
-            "locker \"{}\"",
+            "locker \"{}\" not found; GET /me lists your lockers",
             request.locker
         )));
     }

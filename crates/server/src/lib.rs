@@ -78,6 +78,7 @@ impl App {
             .nest("/device/v1", device::router())
             .nest("/app/v1", app_api::router())
             .merge(web::router())
+            .fallback(error::no_route)
             .with_state(self.state.clone())
             .layer(CatchPanicLayer::custom(error::panic_response))
             .layer(TimeoutLayer::with_status_code(

@@ -2,13 +2,13 @@
 //! outbox, and the tenant settings it follows.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use lockgate_domain::access::model::LockerId;
 use lockgate_store::{AssignmentRow, AuditDraft};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiJson, Helpdesk, TenantAdmin};
+use super::{AdminAuth, ApiJson, ApiQuery, Helpdesk, TenantAdmin};
 use crate::AppState;
 use crate::error::ApiFailure;
 
@@ -68,7 +68,7 @@ fn default_limit() -> i64 {
 pub(crate) async fn outbox(
     State(state): State<AppState>,
     auth: AdminAuth<Helpdesk>,
-    Query(query): Query<OutboxQuery>,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Vec<Value>>, ApiFailure> {
     if !(1..=1000).contains(&query.limit) {
         return Err(ApiFailure::bad_request(format!(

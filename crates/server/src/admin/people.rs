@@ -2,7 +2,7 @@
 //! app tokens, what a user holds, and why an open would be denied.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use lockgate_domain::access::decision::OpenMethod;
 use lockgate_domain::access::model::LockerId;
@@ -10,7 +10,7 @@ use lockgate_store::{AuditDraft, BadgeRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiJson, Helpdesk};
+use super::{AdminAuth, ApiJson, ApiQuery, Helpdesk};
 use crate::AppState;
 use crate::access::index::{AppToken, PinEntry, TenantIndex};
 use crate::access::pin;
@@ -31,7 +31,7 @@ pub(crate) fn resolve_user(index: &TenantIndex, reference: &str) -> Result<Strin
         .map(|(id, _)| id.clone())
         .ok_or_else(|| {
             ApiFailure::not_found(format!(
-                "user \"{reference}\" (give the Lockgate user id or the userName Entra provisioned)"
+                "user \"{reference}\" not found; give the Lockgate user id or the userName Entra provisioned"
             ))
         })
 }
@@ -262,7 +262,7 @@ pub(crate) struct ExplainQuery {
 pub(crate) async fn explain(
     State(state): State<AppState>,
     auth: AdminAuth<Helpdesk>,
-    Query(query): Query<ExplainQuery>,
+    ApiQuery(query): ApiQuery<ExplainQuery>,
 ) -> Result<Json<Value>, ApiFailure> {
     let user = known_user(&state, &auth.tenant.id, &query.user).await?;
     let tenant = state.access.tenant(&auth.tenant.id).await?;
@@ -270,7 +270,7 @@ pub(crate) async fn explain(
     let locker = LockerId::new(&query.locker);
     if !index.lockers.contains_key(&locker) {
         return Err(ApiFailure::not_found(format!(
-            "locker \"{}\"",
+            "locker \"{}\" not found; list lockers with GET /lockers",
             query.locker
         )));
     }

@@ -48,7 +48,9 @@ pub(crate) async fn versions(
         .policy_versions(&id)
         .await?;
     if versions.is_empty() {
-        return Err(ApiFailure::not_found(format!("policy \"{id}\"")));
+        return Err(ApiFailure::not_found(format!(
+            "policy \"{id}\" not found; list policies with GET /policies"
+        )));
     }
     Ok(Json(versions))
 }
@@ -86,8 +88,9 @@ pub(crate) async fn save(
 }
 
 /// Names the banks and zones the policy covers that do not exist (yet),
-/// so a typo does not silently grant nothing. Saving still succeeds,
-/// because lockers may be imported after the policy.
+/// so a typo does not silently grant nothing, and an empty `what`, which
+/// covers every locker. Saving still succeeds, because lockers may be
+/// imported after the policy.
 async fn unknown_places(
     state: &AppState,
     tenant_id: &str,
@@ -96,6 +99,14 @@ async fn unknown_places(
     let tenant = state.access.tenant(tenant_id).await?;
     let index = tenant.read();
     let mut warnings = Vec::new();
+    let what = &document.what;
+    if what.banks.is_empty() && what.zones.is_empty() && what.kinds.is_empty() {
+        warnings.push(
+            "what is empty, so the policy covers every locker of the tenant; \
+             name banks, zones or kinds to narrow it"
+                .to_string(),
+        );
+    }
     for bank in &document.what.banks {
         if !index.lockers.values().any(|l| l.bank.as_str() == bank) {
             warnings.push(format!(
@@ -127,17 +138,19 @@ pub(crate) async fn retire(
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<RetireRequest>,
 ) -> Result<Json<StoredPolicy>, ApiFailure> {
+    let store = state.store.tenant(&auth.tenant.id);
+    if store.policy_versions(&id).await?.is_empty() {
+        return Err(ApiFailure::not_found(format!(
+            "policy \"{id}\" not found; list policies with GET /policies"
+        )));
+    }
     let change = PolicyChange {
         id,
         document: None,
         expected_version: Some(request.base_version),
         actor: auth.actor,
     };
-    let saved = state
-        .store
-        .tenant(&auth.tenant.id)
-        .save_policy(change)
-        .await?;
+    let saved = store.save_policy(change).await?;
     state.access.policies_changed(&auth.tenant.id).await?;
     Ok(Json(saved))
 }

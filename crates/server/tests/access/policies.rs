@@ -227,3 +227,27 @@ async fn explain_names_reason() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn unknown_retire_and_empty_what_are_named() {
+    let hospital = Hospital::open().await;
+    let (status, body) = hospital
+        .access
+        .admin(
+            Method::POST,
+            "/policies/no-such-policy/retire",
+            Some(json!({"base_version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("\"no-such-policy\" not found"), "{body}");
+
+    let everywhere = json!({
+        "who": {"groups": [NURSES_EXTERNAL_ID]},
+        "how": {"mode": "fixed"}
+    });
+    let body = crate::fixture::save_policy(&hospital.access, "everywhere", everywhere).await;
+    let warning = body["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("covers every locker"), "{body}");
+}

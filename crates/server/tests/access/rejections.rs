@@ -73,7 +73,7 @@ async fn malformed_requests_change_nothing() {
             Method::POST,
             "/policies/nope/retire".into(),
             json!({"base_version": 1}),
-            StatusCode::CONFLICT,
+            StatusCode::NOT_FOUND,
         ),
         (
             Method::POST,
@@ -243,4 +243,42 @@ async fn foreign_credentials_rejected() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// Bad query strings and unknown paths get JSON errors that name the
+/// parameter or the path, like bad bodies do.
+#[tokio::test]
+async fn bad_queries_and_paths_get_json_errors() {
+    let hospital = Hospital::open().await;
+    let cases = [
+        (
+            "/admin/v1/tenants/st-marys/explain?user=x",
+            StatusCode::BAD_REQUEST,
+            "locker",
+        ),
+        (
+            "/admin/v1/tenants/st-marys/outbox?limit=many",
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            "/admin/v1/tenants/st-marys/lockerz",
+            StatusCode::NOT_FOUND,
+            "/admin/v1/tenants/st-marys/lockerz",
+        ),
+        (
+            "/device/v1/decision",
+            StatusCode::NOT_FOUND,
+            "docs/access.md",
+        ),
+    ];
+    for (path, status, named) in cases {
+        let (got, body) = hospital
+            .access
+            .call(Method::GET, path, &hospital.access.admin_token, None)
+            .await;
+        assert_eq!(got, status, "{path}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(named), "{path}: {body}");
+    }
 }
