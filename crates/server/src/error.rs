@@ -130,8 +130,8 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<B
     ScimFailure(ScimError::internal()).into_response()
 }
 
-/// Returns the JSON 404 for a path no route serves, naming the path and where the
-/// routes are documented, instead of an empty body.
+/// Returns the JSON 404 for a path no route serves, naming the path and
+/// where the routes are documented, instead of an empty body.
 pub(crate) async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiFailure {
     ApiFailure::not_found(format!(
         "no route for {method} {}; the admin, device and app routes are listed in docs/access.md",
