@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use lockgate_domain::Slug;
 use lockgate_domain::audit::{self, Actor, AuditRecord};
 use lockgate_store::{AuditDraft, Store, StoreOptions, TenantStore};
 use serde_json::{Value, json};
@@ -31,15 +32,15 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Creates tenant `depot` with the CLI, appends `count` audit records
-/// through the store and returns the records as stored.
+/// Creates tenant `depot` through the store, without the tokens whose
+/// creation `tenant create` audits, so its chain starts empty. Then
+/// appends `count` audit records and returns the records as stored.
 async fn depot_with_records(dir: &Path, count: usize) -> Vec<AuditRecord> {
-    let created = lockgate(dir, &["tenant", "create", "depot"]);
-    assert!(created.status.success(), "{created:?}");
     let store = Store::connect(&StoreOptions::sqlite_in_dir(dir))
         .await
         .unwrap();
-    let tenant = store.tenant_by_slug("depot").await.unwrap().unwrap();
+    let slug = Slug::parse("depot").unwrap();
+    let tenant = store.create_tenant(&slug).await.unwrap();
     let tenant = store.tenant(&tenant.id);
     let drafts = (0..count)
         .map(|i| AuditDraft {
@@ -364,4 +365,27 @@ fn admin_and_device_tokens_list_and_revoke() {
     let admins = json_lines(&lockgate(dir.path(), &["admin-token", "list", "depot"]));
     let revoked_count = admins.iter().filter(|c| !c["revoked_at"].is_null()).count();
     assert_eq!(revoked_count, 1);
+
+    // Each token made or revoked is in the audit chain; the revoke that
+    // found nothing to revoke is not.
+    let records = json_lines(&lockgate(dir.path(), &["audit", "export", "depot"]));
+    let changes: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["subject"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let admin_ids: Vec<&str> = admins.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let expected = [
+        ("credential_created", scim_id),
+        ("credential_created", admin_ids[1]),
+        ("credential_created", admin_id),
+        ("credential_created", devices[0]["id"].as_str().unwrap()),
+        ("credential_revoked", admin_id),
+    ];
+    assert_eq!(changes, expected, "{records:?}");
+    assert!(records.iter().all(|r| r["source"] == "cli"), "{records:?}");
 }

@@ -9,8 +9,27 @@ use sqlx::any::AnyRow;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use lockgate_domain::audit::Actor;
+use serde_json::json;
+
+use crate::audit::{AuditDraft, append_in};
+use crate::batch::{Batch, opt, text};
 use crate::secret::{Secret, hash_secret};
+use crate::write_tx::WriteTx;
 use crate::{Store, StoreError};
+
+/// Builds the audit record of a credential change. Only the `lockgate` CLI
+/// makes these changes: it runs on the server's host with access to its
+/// database.
+fn cli_audit(action: &str, credential_id: &str, detail: serde_json::Value) -> AuditDraft {
+    AuditDraft {
+        actor: Actor::System,
+        source: Some("cli".to_string()),
+        action: action.to_string(),
+        subject: credential_id.to_string(),
+        detail,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,24 +175,58 @@ impl Store {
             expires_at,
             revoked_at: None,
         };
-        let turn = self.write_turn().await?;
-        sqlx::query(
+        // Access tokens come and go with every token request of an audited
+        // OAuth client, so only the credentials an operator makes are audited.
+        let audit = (kind != CredentialKind::AccessToken).then(|| {
+            cli_audit(
+                "credential_created",
+                &info.id,
+                json!({
+                    "kind": kind.as_str(),
+                    "client_id": info.client_id,
+                    "scope": info.scope,
+                    "expires_at": info.expires_at,
+                }),
+            )
+        });
+        let mut batch = Batch::default();
+        batch.push(
             "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, scope, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&info.id)
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(secret.hash())
-        .bind(client_id)
-        .bind(parent_id)
-        .bind(scope)
-        .bind(&info.created_at)
-        .bind(&info.expires_at)
-        .execute(&self.writer)
-        .await?;
-        drop(turn);
+            vec![
+                text(&info.id),
+                text(tenant_id),
+                text(kind.as_str()),
+                text(secret.hash()),
+                opt(client_id),
+                opt(parent_id),
+                opt(scope),
+                text(&info.created_at),
+                opt(info.expires_at.as_deref()),
+            ],
+        );
+        self.write_with_audit(tenant_id, batch, audit.into_iter().collect())
+            .await?;
         Ok(info)
+    }
+
+    /// Runs `batch` and appends `audit` to the tenant's chain in one
+    /// transaction.
+    async fn write_with_audit(
+        &self,
+        tenant_id: &str,
+        batch: Batch,
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        let (store, tenant_id) = (self.clone(), tenant_id.to_string());
+        self.run_write(move || async move {
+            let mut tx = WriteTx::begin(&store).await?;
+            tx.write(batch).await?;
+            append_in(&mut tx, store.backend, &tenant_id, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Creates a long-lived SCIM secret token. The secret is returned once.
@@ -204,8 +257,9 @@ impl Store {
             .active_credentials(tenant_id, CredentialKind::ScimToken)
             .await?;
         let now = timestamp::now();
-        let turn = self.write_turn().await?;
-        let mut tx = self.writer.begin().await?;
+        let mut batch = Batch::default();
+        let mut kept = None;
+        let mut revoked = Vec::new();
         // `active` is newest first: keep the first for the grace period.
         for (i, info) in active.iter().enumerate() {
             let (column, value) = if i == 0 {
@@ -214,21 +268,20 @@ impl Store {
                     Some(existing) if *existing < until => existing.clone(),
                     _ => until,
                 };
+                kept = Some(json!({"id": info.id, "valid_until": until}));
                 ("expires_at", until)
             } else {
+                revoked.push(info.id.clone());
                 ("revoked_at", now.clone())
             };
-            let sql =
-                format!("UPDATE credentials SET {column} = $1 WHERE tenant_id = $2 AND id = $3");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(value)
-                .bind(tenant_id)
-                .bind(&info.id)
-                .execute(&mut *tx)
-                .await?;
+            batch.push(
+                format!("UPDATE credentials SET {column} = $1 WHERE tenant_id = $2 AND id = $3"),
+                vec![text(value), text(tenant_id), text(&info.id)],
+            );
         }
-        tx.commit().await?;
-        drop(turn);
+        let detail = json!({"kept": kept, "revoked": revoked});
+        let audit = cli_audit("scim_token_rotated", tenant_id, detail);
+        self.write_with_audit(tenant_id, batch, vec![audit]).await?;
         self.credential_cache.clear();
         self.create_scim_token(tenant_id).await
     }
@@ -240,19 +293,46 @@ impl Store {
         tenant_id: &str,
         credential_id: &str,
     ) -> Result<(), StoreError> {
-        let turn = self.write_turn().await?;
-        let result = sqlx::query(
-            "UPDATE credentials SET revoked_at = $1 \
-             WHERE tenant_id = $2 AND (id = $3 OR client_id = $3 OR parent_id = $3) AND revoked_at IS NULL",
-        )
-        .bind(timestamp::now())
-        .bind(tenant_id)
-        .bind(credential_id)
-        .execute(&self.writer)
-        .await?;
-        drop(turn);
+        let (store, tenant, id) = (
+            self.clone(),
+            tenant_id.to_string(),
+            credential_id.to_string(),
+        );
+        let revoked = self
+            .run_write(move || async move {
+                let matching = "FROM credentials WHERE tenant_id = $1 \
+                     AND (id = $2 OR client_id = $2 OR parent_id = $2) AND revoked_at IS NULL";
+                let mut tx = WriteTx::begin(&store).await?;
+                let row = tx
+                    .fetch_optional(
+                        format!("SELECT COUNT(*) AS active {matching}"),
+                        vec![text(&tenant), text(&id)],
+                    )
+                    .await?;
+                let active: i64 = match row {
+                    Some(row) => row.try_get("active")?,
+                    None => 0,
+                };
+                if active == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                let mut batch = Batch::default();
+                batch.push(
+                    format!(
+                        "UPDATE credentials SET revoked_at = $3 WHERE id IN (SELECT id {matching})"
+                    ),
+                    vec![text(&tenant), text(&id), text(timestamp::now())],
+                );
+                tx.write(batch).await?;
+                let audit = cli_audit("credential_revoked", &id, json!({"credentials": active}));
+                append_in(&mut tx, store.backend, &tenant, vec![audit]).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+            .await;
         self.credential_cache.clear();
-        if result.rows_affected() == 0 {
+        if !revoked? {
             return Err(StoreError::NotFound(format!(
                 "active credential \"{credential_id}\" of this tenant (list them with `lockgate scim-token list TENANT`)"
             )));

@@ -282,6 +282,10 @@ impl Translator {
                 self.audit("badge_conflict", badge, detail);
                 continue;
             }
+            // The identity event names the changed attribute but not its
+            // value, so the badge numbers are audited here.
+            let detail = json!({"badge": wanted, "previous": current});
+            self.audit("scim_badge_changed", user, detail);
             self.changes.badges.push(BadgeSync {
                 user_id: user.clone(),
                 badge_id: wanted.clone(),

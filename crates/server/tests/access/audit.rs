@@ -8,7 +8,15 @@ use serde_json::{Value, json};
 
 use crate::support::AccessApp;
 
-/// Appends `count` records to the first tenant's chain and returns them.
+/// Returns how many records the first tenant's chain has, such as those of
+/// the credentials its set-up created.
+async fn record_count(access: &AccessApp) -> i64 {
+    let tenant = access.app.store.tenant(&access.app.tenant.id);
+    tenant.audit_records(0, 1_000).await.unwrap().len() as i64
+}
+
+/// Appends `count` records to the first tenant's chain and returns the
+/// whole chain.
 async fn append_records(access: &AccessApp, count: usize) -> Vec<AuditRecord> {
     let tenant = access.app.store.tenant(&access.app.tenant.id);
     let drafts = (0..count)
@@ -35,21 +43,23 @@ fn seqs(body: &Value) -> Vec<i64> {
 #[tokio::test]
 async fn audit_lists_records_in_order() {
     let access = AccessApp::spawn().await;
+    let base = record_count(&access).await;
     let records = append_records(&access, 4).await;
 
     let (status, body) = access.admin(Method::GET, "/audit", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(seqs(&body), [1, 2, 3, 4]);
+    let all: Vec<i64> = (1..=base + 4).collect();
+    assert_eq!(seqs(&body), all);
     let first: AuditRecord = serde_json::from_value(body[0].clone()).unwrap();
     assert_eq!(first, records[0]);
 
-    let (status, body) = access
-        .admin(Method::GET, "/audit?after=1&limit=2", None)
-        .await;
+    let path = format!("/audit?after={}&limit=2", base + 1);
+    let (status, body) = access.admin(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(seqs(&body), [2, 3]);
+    assert_eq!(seqs(&body), [base + 2, base + 3]);
 
-    let (status, body) = access.admin(Method::GET, "/audit?after=4", None).await;
+    let path = format!("/audit?after={}", base + 4);
+    let (status, body) = access.admin(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!([]));
 }
@@ -103,10 +113,11 @@ async fn audit_rejects_invalid_paging() {
 #[tokio::test]
 async fn verify_reports_intact_chain() {
     let access = AccessApp::spawn().await;
+    let base = record_count(&access).await;
     let (status, body) = access.admin(Method::GET, "/audit/verify", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["intact"], true, "an empty chain is intact: {body}");
-    assert_eq!(body["records"], 0);
+    assert_eq!(body["intact"], true, "the set-up's chain is intact: {body}");
+    assert_eq!(body["records"], base);
 
     let records = append_records(&access, 3).await;
     let (status, body) = access.admin(Method::GET, "/audit/verify", None).await;
@@ -116,22 +127,24 @@ async fn verify_reports_intact_chain() {
         json!({
             "intact": true,
             "complete": true,
-            "records": 3,
-            "last_seq": 3,
-            "head": records[2].hash,
+            "records": base + 3,
+            "last_seq": base + 3,
+            "head": records.last().unwrap().hash,
         })
     );
 
-    let path = format!("/audit/verify?expected_head={}", records[1].hash);
+    let second_last = &records[records.len() - 2];
+    let path = format!("/audit/verify?expected_head={}", second_last.hash);
     let (status, body) = access.admin(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["intact"], true, "{body}");
-    assert_eq!(body["expected_head_seq"], 2, "{body}");
+    assert_eq!(body["expected_head_seq"], base + 2, "{body}");
 }
 
 #[tokio::test]
 async fn verify_resumes_where_a_part_ended() {
     let access = AccessApp::spawn().await;
+    let base = record_count(&access).await;
     let records = append_records(&access, 5).await;
 
     let (status, first) = access
@@ -153,8 +166,8 @@ async fn verify_resumes_where_a_part_ended() {
     assert_eq!(status, StatusCode::OK, "{rest}");
     assert_eq!(rest["intact"], true, "{rest}");
     assert_eq!(rest["complete"], true, "{rest}");
-    assert_eq!(rest["records"], 3, "{rest}");
-    assert_eq!(rest["last_seq"], 5, "{rest}");
+    assert_eq!(rest["records"], base + 3, "{rest}");
+    assert_eq!(rest["last_seq"], base + 5, "{rest}");
     assert_eq!(rest["expected_head_seq"], 5, "{rest}");
     assert!(
         rest.get("next").is_none(),
@@ -175,18 +188,21 @@ async fn verify_resumes_where_a_part_ended() {
 #[tokio::test]
 async fn verify_reports_missing_head() {
     let access = AccessApp::spawn().await;
+    let base = record_count(&access).await;
     let records = append_records(&access, 2).await;
     let unknown = "ab".repeat(32);
     let path = format!("/audit/verify?expected_head={unknown}");
     let (status, body) = access.admin(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["intact"], false, "{body}");
-    assert_eq!(body["records"], 2, "{body}");
-    assert_eq!(body["head"], records[1].hash.as_str(), "{body}");
+    assert_eq!(body["records"], base + 2, "{body}");
+    let head = records.last().unwrap();
+    assert_eq!(body["head"], head.hash.as_str(), "{body}");
     assert_eq!(body["error_code"], "head_mismatch", "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(error.contains(&unknown), "{error}");
-    assert!(error.contains("ends at record 2"), "{error}");
+    let end = format!("ends at record {}", base + 2);
+    assert!(error.contains(&end), "{error}");
 }
 
 #[tokio::test]

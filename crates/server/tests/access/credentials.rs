@@ -200,6 +200,18 @@ async fn badge_follows_scim_attribute() {
         hospital.tap("OLD-1", &door).await["reason"],
         "unknown_credential"
     );
+
+    let (status, records) = hospital
+        .access
+        .admin(Method::GET, "/audit?limit=1000", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let renumbered = records.as_array().unwrap().iter().any(|record| {
+        record["action"] == "scim_badge_changed"
+            && record["subject"] == user.as_str()
+            && record["detail"] == json!({"badge": "NEW-1", "previous": "OLD-1"})
+    });
+    assert!(renumbered, "{records}");
 }
 
 #[tokio::test]
@@ -216,6 +228,8 @@ async fn settings_change_warns_and_is_audited() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let warning = body["warnings"][0].as_str().unwrap_or_default();
     assert!(warning.contains("\"employeNumber\""), "{body}");
+    // Reading assignments waits for the engine to move the badges.
+    hospital.lockers_of(&user).await;
     assert_eq!(
         hospital.tap("S-1", &door).await["reason"],
         "unknown_credential"
@@ -228,6 +242,7 @@ async fn settings_change_warns_and_is_audited() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["warnings"], json!([]), "{body}");
+    hospital.lockers_of(&user).await;
     assert_eq!(hospital.tap("S-1", &door).await["decision"], "allow");
 
     let actions = hospital.audit_actions().await;
