@@ -114,6 +114,28 @@ async fn leaver_denied_right_after_disable() {
     assert!(kinds.contains(&"clear_out_needed"), "{kinds:?}");
 }
 
+/// Some identity providers disable a user by replacing the whole resource
+/// with PUT rather than by PATCH.
+#[tokio::test]
+async fn leaver_denied_right_after_put() {
+    let hospital = Hospital::open().await;
+    let user = hospital.nurse("replaced@st-marys.example", "B-250").await;
+    let door = hospital.door_of(&user).await;
+    assert_eq!(hospital.tap("B-250", &door).await["decision"], "allow");
+
+    let (status, mut document) = hospital.access.app.get(&format!("/Users/{user}")).await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    document["active"] = json!(false);
+    let (status, reply) = hospital
+        .access
+        .app
+        .put(&format!("/Users/{user}"), document)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let decision = hospital.tap("B-250", &door).await;
+    assert_eq!(decision["reason"], "inactive_user", "{decision}");
+}
+
 #[tokio::test]
 async fn deleted_user_denied_and_locker_cleared() {
     let hospital = Hospital::open().await;
