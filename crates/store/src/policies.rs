@@ -147,7 +147,18 @@ impl TenantStore {
                 text(&actor_text),
             ],
         );
-        tx.write(batch).await?;
+        // On PostgreSQL a save of the same version that committed after the
+        // read above makes the insert break the primary key.
+        match tx.write(batch).await {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "policy \"{}\" was saved by another request at the same time; \
+                     read the policy again and send its newest version as base_version",
+                    policy.id
+                )));
+            }
+            other => other?,
+        }
         let action = if retired {
             "policy_retired"
         } else if policy.version == 1 {

@@ -251,3 +251,43 @@ async fn unknown_retire_and_empty_what_are_named() {
     let warning = body["warnings"][0].as_str().unwrap_or_default();
     assert!(warning.contains("covers every locker"), "{body}");
 }
+
+#[tokio::test]
+async fn parallel_saves_of_one_version_conflict() {
+    parallel_saves(Hospital::open().await).await;
+}
+
+/// On PostgreSQL the saves run in transactions of their own at once, so
+/// the later inserts of the same version break the primary key.
+#[tokio::test]
+async fn parallel_saves_of_one_version_conflict_postgres() {
+    if let Some(hospital) = Hospital::on_postgres().await {
+        parallel_saves(hospital).await;
+    }
+}
+
+/// Ten admins save version 2 of the ward policy at once: one save wins,
+/// and every other gets 409 with the fix, never a server error.
+async fn parallel_saves(hospital: Hospital) {
+    let body = json!({"base_version": 1, "policy": ward_policy(&["personal", "flex"])});
+    let saves = (0..10).map(|_| {
+        hospital
+            .access
+            .admin(Method::PUT, "/policies/ward-lockers", Some(body.clone()))
+    });
+    let answers = futures::future::join_all(saves).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|(status, _)| *status).collect();
+    let saved = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let conflicts = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == StatusCode::CONFLICT
+                && body["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("base_version")
+        })
+        .count();
+    assert_eq!(saved, 1, "{answers:?}");
+    assert_eq!(conflicts, 9, "{answers:?}");
+}
