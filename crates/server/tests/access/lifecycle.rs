@@ -54,6 +54,34 @@ async fn joiner_badge_opens_assigned_locker() {
             "{expected} missing: {actions:?}"
         );
     }
+
+    // Each record names who made the change and through what.
+    let (status, records) = hospital
+        .access
+        .admin(Method::GET, "/audit?limit=1000", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let records = records.as_array().unwrap();
+    let find = |action: &str| {
+        records
+            .iter()
+            .find(|r| r["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {records:?}"))
+    };
+    let opened = find("open_allowed");
+    assert_eq!(opened["actor"]["type"], "device", "{opened}");
+    assert_eq!(
+        opened["source"],
+        format!("device:ward-a:{door}"),
+        "{opened}"
+    );
+    assert_eq!(opened["subject"], format!("ward-a-{door}"), "{opened}");
+    let created = find("user_created");
+    assert_eq!(created["actor"]["type"], "scim", "{created}");
+    let source = created["source"].as_str().unwrap_or_default();
+    assert!(source.starts_with("scim:"), "{created}");
+    let assigned = find("assignment_created");
+    assert_eq!(assigned["actor"]["type"], "system", "{assigned}");
 }
 
 /// Returns the two bodies Entra sends to disable a user: its default dialect and
@@ -232,6 +260,11 @@ async fn mover_keeps_locker_until_grace_ends() {
         .store(8 * 24 * 3600, Ordering::Relaxed);
     let decision = hospital.tap("B-500", &door).await;
     assert_eq!(decision["decision"], "deny", "{decision}");
+    // The engine ended the assignment and sent the locker to clear-out.
+    assert!(
+        ["grace_expired", "locker_in_clear_out"].contains(&decision["reason"].as_str().unwrap()),
+        "{decision}"
+    );
     assert!(hospital.lockers_of(&user).await.is_empty());
     assert_eq!(
         hospital.locker_state(&format!("ward-a-{door}")).await,
@@ -310,6 +343,49 @@ async fn unentitled_user_gets_nothing() {
     assert!(hospital.lockers_of(&user).await.is_empty());
     let decision = hospital.tap("B-900", "1").await;
     assert_eq!(decision["decision"], "deny");
+    assert_eq!(decision["reason"], "not_entitled", "{decision}");
+}
+
+/// The manager Entra sends in the enterprise extension hears that their
+/// report's access ended, as does the owner.
+#[tokio::test]
+async fn leaver_manager_is_notified() {
+    let hospital = Hospital::open().await;
+    let manager = create_user(&hospital.access, "head@st-marys.example", "M-1").await;
+    let user = hospital.nurse("report@st-marys.example", "B-950").await;
+    hospital.door_of(&user).await;
+    let set_manager = json!({"schemas": [PATCH_URN], "Operations": [{
+        "op": "Add",
+        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        "value": manager
+    }]});
+    let (status, body) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), set_manager)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    hospital.lockers_of(&user).await;
+
+    let (status, body) = hospital
+        .access
+        .app
+        .patch(&format!("/Users/{user}"), disable_bodies()[0].clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outbox = hospital.outbox().await;
+    let ended_for = |recipient: &str| {
+        outbox.iter().find(|n| {
+            n["kind"] == "access_ended" && n["user"] == user.as_str() && n["recipient"] == recipient
+        })
+    };
+    let to_manager = ended_for("manager").unwrap_or_else(|| panic!("{outbox:?}"));
+    assert_eq!(
+        to_manager["detail"]["manager"],
+        manager.as_str(),
+        "{to_manager}"
+    );
+    assert!(ended_for("owner").is_some(), "{outbox:?}");
 }
 
 #[tokio::test]
