@@ -22,6 +22,9 @@ pub enum Actor {
     Scim(String),
     Admin(String),
     Device(String),
+    /// A locker user acting for themselves through the app API; the id is
+    /// their Lockgate user id.
+    User(String),
     System,
 }
 

@@ -148,7 +148,7 @@ async fn open(
             user: user.user.clone(),
             auth_contexts: user.auth_contexts.clone(),
         },
-        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        actor: Actor::User(user.user.clone()),
         source: "app".to_string(),
     };
     let result = state.access.open(&user.tenant_id, attempt).await?;
@@ -298,7 +298,7 @@ async fn book(
     }
     let ends_at = stored_time(state.access.now() + Duration::hours(i64::from(request.hours)));
     let audit = AuditDraft {
-        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        actor: Actor::User(user.user.clone()),
         source: Some("app".to_string()),
         action: "booking_created".to_string(),
         subject: String::new(),
@@ -367,7 +367,7 @@ async fn set_pin(
     ApiJson(request): ApiJson<PinRequest>,
 ) -> Result<StatusCode, ApiFailure> {
     let draft = AuditDraft {
-        actor: Actor::Admin(format!("app-user:{}", user.user)),
+        actor: Actor::User(user.user.clone()),
         source: Some("app".to_string()),
         action: "pin_set".to_string(),
         subject: user.user.clone(),

@@ -23,7 +23,7 @@ use crate::{Store, StoreError};
 /// database.
 fn cli_audit(action: &str, credential_id: &str, detail: serde_json::Value) -> AuditDraft {
     AuditDraft {
-        actor: Actor::System,
+        actor: Actor::Admin("cli".to_string()),
         source: Some("cli".to_string()),
         action: action.to_string(),
         subject: credential_id.to_string(),

@@ -316,6 +316,22 @@ async fn leaver_booking_goes_to_clear_out() {
     let hospital = Hospital::open().await;
     let (doctor, _) = doctor_with_booking(&hospital, 0).await;
     assert_eq!(tap_flex(&hospital.access).await["decision"], "allow");
+    let (_, records) = hospital
+        .access
+        .admin(Method::GET, "/audit?limit=1000", None)
+        .await;
+    let booked = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "booking_created")
+        .unwrap_or_else(|| panic!("{records}"));
+    // The doctor booked for themselves through the app.
+    assert_eq!(
+        booked["actor"],
+        json!({"type": "user", "id": doctor}),
+        "{booked}"
+    );
 
     let disable = json!({"schemas": [crate::common::PATCH_URN], "Operations": [
         {"op": "replace", "value": {"active": false}}
