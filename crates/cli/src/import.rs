@@ -48,7 +48,9 @@ const COLUMNS: [&str; 10] = [
 pub struct ImportArgs {
     /// Tenant slug, as given to `lockgate tenant create`.
     tenant: String,
-    /// A `.csv` or `.toml` file; the extension picks the format.
+    /// A `.csv` or `.toml` file; the extension picks the format. A CSV file
+    /// has the header `site,site_name,zone,zone_name,bank,bank_name,locker,door,kind,size`
+    /// and one locker per row.
     file: PathBuf,
 }
 

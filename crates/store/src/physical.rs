@@ -1048,8 +1048,9 @@ fn check_admin_target(id: &str, state: LockerState) -> Result<(), StoreError> {
 
 fn open_assignment_conflict(id: &str, verb: &str) -> StoreError {
     StoreError::Conflict(format!(
-        "locker \"{id}\" has an open assignment, so it cannot be {verb}; \
-         end the assignment first"
+        "locker \"{id}\" has an open assignment, so it cannot be {verb}; the assignment \
+         ends when its holder loses the policy behind it or the booking runs out, and \
+         GET /assignments shows who holds it"
     ))
 }
 
