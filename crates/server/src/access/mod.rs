@@ -174,7 +174,7 @@ impl Access {
         engine::catch_up(&store, &tenant, self.now()).await?;
         // Users waiting for a locker when the server last stopped are
         // planned again, in case lockers were added in between.
-        self.replan_all(&tenant).await;
+        self.replan_all(&tenant, &mut *tenant.engine.lock().await);
         Ok(tenant)
     }
 
@@ -370,7 +370,7 @@ impl Access {
             }
             *tenant.lockers_seen.lock().expect("fingerprint lock") = fingerprint;
         }
-        self.replan_all(&tenant).await;
+        self.replan_all(&tenant, &mut *tenant.engine.lock().await);
         Ok(())
     }
 
@@ -378,11 +378,14 @@ impl Access {
     pub(crate) async fn policies_changed(&self, tenant_id: &str) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
         let policies = self.inner.store.tenant(tenant_id).latest_policies().await?;
+        // No pass runs until every user is re-read: a pass between pages
+        // would check users not yet re-read against attributes they lack.
+        let mut engine = tenant.engine.lock().await;
         let attributes_changed = tenant.write().set_policies(&policies);
         if attributes_changed {
             self.reload_subjects(tenant_id, &tenant).await?;
         }
-        self.replan_all(&tenant).await;
+        self.replan_all(&tenant, &mut engine);
         Ok(())
     }
 
@@ -394,9 +397,10 @@ impl Access {
         badge_attribute: Option<String>,
     ) -> Result<(), StoreError> {
         let tenant = self.tenant(tenant_id).await?;
+        let mut engine = tenant.engine.lock().await;
         tenant.write().badge_attribute = badge_attribute;
         self.reload_subjects(tenant_id, &tenant).await?;
-        self.replan_all(&tenant).await;
+        self.replan_all(&tenant, &mut engine);
         Ok(())
     }
 
@@ -410,9 +414,11 @@ impl Access {
         subject_pages(&store, |page| reread(&mut tenant.write(), page)).await
     }
 
-    async fn replan_all(&self, tenant: &TenantAccess) {
+    /// Marks every user of the tenant for the next pass, given the
+    /// engine's state, locked by the caller.
+    fn replan_all(&self, tenant: &TenantAccess, engine: &mut EngineState) {
         let users: Vec<String> = tenant.read().users.keys().cloned().collect();
-        tenant.engine.lock().await.dirty.extend(users);
+        engine.dirty.extend(users);
         self.inner.wake.notify_one();
     }
 

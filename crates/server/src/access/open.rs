@@ -63,7 +63,6 @@ impl Access {
         attempt: OpenAttempt,
     ) -> Result<OpenResult, StoreError> {
         let tenant = self.tenant(tenant_id).await?;
-        let now = self.now();
         let method = attempt.presented.method();
         let user = match &attempt.presented {
             Presented::Badge(badge) => tenant.read().badges.get(badge).cloned(),
@@ -87,6 +86,8 @@ impl Access {
             Presented::App { auth_contexts, .. } => auth_contexts.as_slice(),
             _ => &[],
         };
+        // Read after a PIN check, which may have waited for the user's turn.
+        let now = self.now();
         let outcome = tenant
             .read()
             .decide(&attempt.locker, user.as_deref(), method, now, contexts);
