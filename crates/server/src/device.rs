@@ -22,7 +22,8 @@ use crate::admin::{ApiJson, bearer};
 use crate::error::ApiFailure;
 
 /// Failed credentials (unknown badges, wrong PINs) one bank may present
-/// per minute before it is told to wait.
+/// per minute before it is told to wait. A new PIN check also waits while
+/// failures and running checks together reach it.
 pub const GUESSES_PER_MINUTE: u32 = 20;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -105,7 +106,7 @@ async fn decide(
     let limit_key = format!("{}:{}", device.tenant_id, device.bank);
     // A PIN check waits for argon2, long enough for a burst of guesses to
     // start before the first has failed, so it takes a place while it runs.
-    // A badge is looked up without waiting, and only a failure is counted.
+    // A badge is looked up without waiting, and it waits only for failures.
     let pin_attempt = match presented {
         Presented::Pin(_) => match state.guesses.begin(&limit_key) {
             Ok(attempt) => Some(attempt),

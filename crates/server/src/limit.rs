@@ -37,11 +37,14 @@ impl Limiter {
         }
     }
 
-    /// Returns the time left until `key` may try again, if it is over the
-    /// limit. Attempts still running count as failures.
+    /// Returns the time left until `key` may try again, if its failures
+    /// have reached the limit. Attempts still running do not count here:
+    /// they end within moments, and a wait of the rest of the window would
+    /// turn away a valid badge for nothing.
     pub(crate) fn blocked(&self, key: &str) -> Option<Duration> {
         let mut counts = self.counts.lock().expect("limiter lock");
-        self.wait(counts.get_mut(key)?)
+        let window = counts.get_mut(key)?;
+        self.wait(window, 0)
     }
 
     /// Begins an attempt that runs long enough for many others to start
@@ -50,7 +53,8 @@ impl Limiter {
     pub(crate) fn begin(&self, key: &str) -> Result<Attempt<'_>, Duration> {
         let mut counts = self.counts.lock().expect("limiter lock");
         let window = self.window_of(&mut counts, key);
-        if let Some(wait) = self.wait(window) {
+        let running = window.running;
+        if let Some(wait) = self.wait(window, running) {
             return Err(wait);
         }
         window.running += 1;
@@ -67,14 +71,16 @@ impl Limiter {
         self.window_of(&mut counts, key).failures += 1;
     }
 
-    fn wait(&self, window: &mut Window) -> Option<Duration> {
-        let elapsed = window.start.elapsed();
-        if elapsed >= self.window {
+    /// Returns the time left in `window` when its failures and `running`
+    /// attempts have reached the limit, starting a new window first when
+    /// this one is over.
+    fn wait(&self, window: &mut Window, running: u32) -> Option<Duration> {
+        if window.start.elapsed() >= self.window {
             window.start = Instant::now();
             window.failures = 0;
-            return (window.running >= self.limit).then_some(self.window);
         }
-        (window.failures + window.running >= self.limit).then(|| self.window - elapsed)
+        let left = self.window.saturating_sub(window.start.elapsed());
+        (window.failures + running >= self.limit).then_some(left)
     }
 
     fn window_of<'m>(&self, counts: &'m mut HashMap<String, Window>, key: &str) -> &'m mut Window {
@@ -137,8 +143,9 @@ mod tests {
         limiter.fail("bank");
         // Two running and one failure fill the three places.
         assert!(limiter.begin("bank").is_err());
-        assert!(limiter.blocked("bank").is_some());
         assert!(limiter.begin("other").is_ok());
+        // A badge waits only for failures, not for checks still running.
+        assert!(limiter.blocked("bank").is_none());
 
         // An attempt that ends without failing gives its place back.
         drop(first);
