@@ -366,9 +366,11 @@ impl TenantStore {
         policy_id: &str,
     ) -> Result<i64, StoreError> {
         if self.store.backend == Backend::Postgres {
+            // The two-key form, whose keys never meet the one-key locks of
+            // the audit chain. The first key, 1, stands for bookings.
             tx.fetch_all(
-                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS lock",
-                vec![text(format!("booking:{}:{user_id}", self.tenant_id))],
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(1, hashtext($1))) AS lock",
+                vec![text(format!("{}:{user_id}", self.tenant_id))],
             )
             .await?;
         }

@@ -18,9 +18,9 @@ use crate::secret::{Secret, hash_secret};
 use crate::write_tx::WriteTx;
 use crate::{Store, StoreError};
 
-/// Builds the audit record of a credential change. Only the `lockgate` CLI
-/// makes these changes: it runs on the server's host with access to its
-/// database.
+/// Builds the audit record of a credential change. The `lockgate` CLI
+/// makes these changes (tests and the demo call the store directly): it
+/// runs on the server's host with access to its database.
 fn cli_audit(action: &str, credential_id: &str, detail: serde_json::Value) -> AuditDraft {
     AuditDraft {
         actor: Actor::Admin("cli".to_string()),
@@ -29,6 +29,61 @@ fn cli_audit(action: &str, credential_id: &str, detail: serde_json::Value) -> Au
         subject: credential_id.to_string(),
         detail,
     }
+}
+
+/// Adds the insert of a new credential to `batch` and its audit record to
+/// `audit`, and returns the credential as stored.
+fn push_credential(
+    batch: &mut Batch,
+    audit: &mut Vec<AuditDraft>,
+    tenant_id: &str,
+    secret: &Secret,
+    new: NewCredential<'_>,
+) -> CredentialInfo {
+    let NewCredential {
+        kind,
+        client_id,
+        parent_id,
+        scope,
+        expires_at,
+    } = new;
+    let info = CredentialInfo {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant_id.to_string(),
+        kind,
+        client_id: client_id.map(str::to_string),
+        scope: scope.map(str::to_string),
+        created_at: timestamp::now(),
+        expires_at,
+        revoked_at: None,
+    };
+    batch.push(
+        "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, scope, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            text(&info.id),
+            text(tenant_id),
+            text(kind.as_str()),
+            text(secret.hash()),
+            opt(client_id),
+            opt(parent_id),
+            opt(scope),
+            text(&info.created_at),
+            opt(info.expires_at.as_deref()),
+        ],
+    );
+    // Access tokens come and go with every token request of an audited
+    // OAuth client, so only the credentials an operator makes are audited.
+    if kind != CredentialKind::AccessToken {
+        let detail = json!({
+            "kind": kind.as_str(),
+            "client_id": info.client_id,
+            "scope": info.scope,
+            "expires_at": info.expires_at,
+        });
+        audit.push(cli_audit("credential_created", &info.id, detail));
+    }
+    info
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -158,55 +213,10 @@ impl Store {
         secret: &Secret,
         new: NewCredential<'_>,
     ) -> Result<CredentialInfo, StoreError> {
-        let NewCredential {
-            kind,
-            client_id,
-            parent_id,
-            scope,
-            expires_at,
-        } = new;
-        let info = CredentialInfo {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant_id.to_string(),
-            kind,
-            client_id: client_id.map(str::to_string),
-            scope: scope.map(str::to_string),
-            created_at: timestamp::now(),
-            expires_at,
-            revoked_at: None,
-        };
-        // Access tokens come and go with every token request of an audited
-        // OAuth client, so only the credentials an operator makes are audited.
-        let audit = (kind != CredentialKind::AccessToken).then(|| {
-            cli_audit(
-                "credential_created",
-                &info.id,
-                json!({
-                    "kind": kind.as_str(),
-                    "client_id": info.client_id,
-                    "scope": info.scope,
-                    "expires_at": info.expires_at,
-                }),
-            )
-        });
         let mut batch = Batch::default();
-        batch.push(
-            "INSERT INTO credentials (id, tenant_id, kind, secret_hash, client_id, parent_id, scope, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            vec![
-                text(&info.id),
-                text(tenant_id),
-                text(kind.as_str()),
-                text(secret.hash()),
-                opt(client_id),
-                opt(parent_id),
-                opt(scope),
-                text(&info.created_at),
-                opt(info.expires_at.as_deref()),
-            ],
-        );
-        self.write_with_audit(tenant_id, batch, audit.into_iter().collect())
-            .await?;
+        let mut audit = Vec::new();
+        let info = push_credential(&mut batch, &mut audit, tenant_id, secret, new);
+        self.write_with_audit(tenant_id, batch, audit).await?;
         Ok(info)
     }
 
@@ -280,10 +290,16 @@ impl Store {
             );
         }
         let detail = json!({"kept": kept, "revoked": revoked});
-        let audit = cli_audit("scim_token_rotated", tenant_id, detail);
-        self.write_with_audit(tenant_id, batch, vec![audit]).await?;
+        let mut audit = vec![cli_audit("scim_token_rotated", tenant_id, detail)];
+        // The new token is created in the same transaction, so the log never
+        // shows a rotation whose new token is missing.
+        let secret = Secret::generate(SCIM_TOKEN_PREFIX);
+        let new = NewCredential::of(CredentialKind::ScimToken);
+        let info = push_credential(&mut batch, &mut audit, tenant_id, &secret, new);
+        let written = self.write_with_audit(tenant_id, batch, audit).await;
         self.credential_cache.clear();
-        self.create_scim_token(tenant_id).await
+        written?;
+        Ok((info, secret))
     }
 
     /// Revokes one credential of the tenant; access tokens of a revoked OAuth
@@ -300,32 +316,24 @@ impl Store {
         );
         let revoked = self
             .run_write(move || async move {
-                let matching = "FROM credentials WHERE tenant_id = $1 \
-                     AND (id = $2 OR client_id = $2 OR parent_id = $2) AND revoked_at IS NULL";
                 let mut tx = WriteTx::begin(&store).await?;
-                let row = tx
-                    .fetch_optional(
-                        format!("SELECT COUNT(*) AS active {matching}"),
-                        vec![text(&tenant), text(&id)],
+                // The rows the update returns, not a count read before it,
+                // so of two revokes at once only the one that changed
+                // something writes a record.
+                let rows = tx
+                    .write_returning(
+                        "UPDATE credentials SET revoked_at = $3 WHERE tenant_id = $1 \
+                         AND (id = $2 OR client_id = $2 OR parent_id = $2) AND revoked_at IS NULL \
+                         RETURNING id",
+                        vec![text(&tenant), text(&id), text(timestamp::now())],
                     )
                     .await?;
-                let active: i64 = match row {
-                    Some(row) => row.try_get("active")?,
-                    None => 0,
-                };
-                if active == 0 {
+                if rows.is_empty() {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let mut batch = Batch::default();
-                batch.push(
-                    format!(
-                        "UPDATE credentials SET revoked_at = $3 WHERE id IN (SELECT id {matching})"
-                    ),
-                    vec![text(&tenant), text(&id), text(timestamp::now())],
-                );
-                tx.write(batch).await?;
-                let audit = cli_audit("credential_revoked", &id, json!({"credentials": active}));
+                let detail = json!({"credentials": rows.len()});
+                let audit = cli_audit("credential_revoked", &id, detail);
                 append_in(&mut tx, store.backend, &tenant, vec![audit]).await?;
                 tx.commit().await?;
                 Ok(true)

@@ -98,6 +98,13 @@ impl Lockgate {
     pub fn serve(&self, log_file: &Path) -> anyhow::Result<ServerProcess> {
         let mut command = self.command();
         command.args(["serve", "--listen", "127.0.0.1:0"]);
+        // The port is read from the "lockgate serving" line, which a
+        // caller's RUST_LOG such as `warn` would otherwise leave out.
+        if let Ok(filter) = std::env::var("RUST_LOG")
+            && !filter.is_empty()
+        {
+            command.env("RUST_LOG", format!("{filter},lockgate::commands=info"));
+        }
         ServerProcess::spawn("lockgate serve", command, log_file)
     }
 }
@@ -200,8 +207,12 @@ impl ServerProcess {
                 return Ok(started.elapsed());
             }
             if started.elapsed() > timeout {
+                let waited_for = match self.address {
+                    Some(address) => format!("no answer from http://{address}/readyz"),
+                    None => "no \"serving\" line with listen=ADDRESS in its log".to_string(),
+                };
                 bail!(
-                    "{} was not ready after {} s; its log is {}",
+                    "{} was not ready after {} s ({waited_for}); its log is {}",
                     self.name,
                     timeout.as_secs(),
                     self.log_file.display()

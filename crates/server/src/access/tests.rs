@@ -1,5 +1,5 @@
-//! The index against concurrent reloads, on a real SQLite file, and
-//! re-reads of users that race with a disable.
+//! The index against concurrent reloads, on a real SQLite file, re-reads
+//! of users that race with a disable, and badge syncs from SCIM.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -138,4 +138,34 @@ fn reread_keeps_a_newer_disable() {
 
     super::reread(&mut index, &[subject_row("ana", 3)]);
     assert!(!index.users["ana"].subject.active);
+}
+
+/// Badge syncs for `ana`, whose SCIM badge is `scim_badge` and who has
+/// `enrolled` from the helpdesk: the changes and audit actions.
+fn badge_sync(scim_badge: &str, enrolled: &str) -> (usize, Vec<String>) {
+    let mut index = super::index::TenantIndex {
+        badge_attribute: Some("employeeNumber".into()),
+        ..Default::default()
+    };
+    let mut row = subject_row("ana", 1);
+    row.document["employeeNumber"] = scim_badge.into();
+    index.update_user(&row);
+    index.badges.insert(enrolled.to_string(), "ana".to_string());
+
+    let mut translator = super::translate::Translator::new(time::OffsetDateTime::now_utc());
+    translator.sync_badges(&index, ["ana".to_string()].iter());
+    let (changes, _) = translator.finish();
+    let actions = changes.audit.iter().map(|a| a.action.clone()).collect();
+    (changes.badges.len(), actions)
+}
+
+#[test]
+fn enrolled_badge_from_scim_changes_nothing() {
+    // The same number from SCIM: nothing to store, nothing to record, on
+    // this pass or after a restart.
+    assert_eq!(badge_sync("E-1", "E-1"), (0, vec![]));
+    // Another number is stored and recorded.
+    let (syncs, actions) = badge_sync("E-2", "E-1");
+    assert_eq!(syncs, 1);
+    assert_eq!(actions, ["scim_badge_changed"]);
 }

@@ -275,6 +275,15 @@ impl Translator {
             if current == wanted {
                 continue;
             }
+            // The helpdesk enrolled this number for the same user, so the
+            // SCIM copy is not stored (the badge table keeps one row per
+            // number) and there is nothing to change or record again.
+            if current.is_none()
+                && let Some(badge) = &wanted
+                && index.badges.get(badge).is_some_and(|owner| owner == user)
+            {
+                continue;
+            }
             if let Some(badge) = &wanted
                 && let Some(owner) = index.badges.get(badge).filter(|owner| *owner != user)
             {
