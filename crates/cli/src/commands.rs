@@ -41,7 +41,18 @@ impl Context {
         })
     }
 
+    /// Returns the SCIM base URL to give Entra, with a note on standard
+    /// error when it falls back to the listen address, which Entra cannot
+    /// reach.
     fn scim_base_url(&self, slug: &str) -> String {
+        if self.config.server.public_url.is_none() {
+            eprintln!(
+                "note: server.public_url is not set, so these URLs use the listen address {}; \
+                 set LOCKGATE_SERVER__PUBLIC_URL (or public_url under [server] in the config \
+                 file) to the HTTPS address Entra reaches",
+                self.config.server.listen
+            );
+        }
         format!("{}/scim/v2/{slug}", self.config.public_base())
     }
 }

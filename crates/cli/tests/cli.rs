@@ -85,6 +85,26 @@ fn tenant_create_json_prints_url_and_token() {
         dir.path().join("lockgate.db").exists(),
         "the database is created on first use"
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("public_url is not set"), "{stderr}");
+
+    // With the public URL set, the URLs use it and no note is printed.
+    let output = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["tenant", "create", "north", "--json"])
+        .env_remove("LOCKGATE_CONFIG")
+        .env("LOCKGATE_SERVER__PUBLIC_URL", "https://lockers.example/")
+        .output()
+        .expect("run lockgate");
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("JSON output");
+    assert_eq!(
+        json["scim_base_url"],
+        "https://lockers.example/scim/v2/north"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("public_url"), "{stderr}");
 }
 
 #[test]
