@@ -116,8 +116,13 @@ pub async fn import(ctx: Context, args: ImportArgs) -> Result<ExitCode> {
             for problem in &problems {
                 eprintln!("{file}: {problem}");
             }
+            let noun = if problems.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            };
             eprintln!(
-                "error: {file} has {} problems; nothing was imported",
+                "error: {file} has {} {noun}; nothing was imported",
                 problems.len()
             );
             Ok(ExitCode::FAILURE)

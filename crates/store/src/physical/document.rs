@@ -25,6 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::validate::{check_kind, check_size};
 use super::{
     BankRow, LockerRow, PhysicalImport, ProblemKind, RowProblem, RowRef, SiteRow, ZoneRow,
 };
@@ -162,6 +163,9 @@ fn push_bank(
 
     if let Some(doors) = &bank.doors {
         let range_at = next_at(format!("{label}.doors"));
+        let invalid_default = check_kind(&default_kind)
+            .and_then(|()| check_size(&default_size))
+            .err();
         match parse_doors(doors) {
             Err(message) => {
                 import
@@ -180,6 +184,16 @@ fn push_bank(
                         bank.id,
                         missing_defaults(&default_kind, &default_size)
                     ),
+                ));
+            }
+            // A bad default is reported once for the range, not once for
+            // each of its doors.
+            Ok(_) if invalid_default.is_some() => {
+                let message = invalid_default.unwrap_or_default();
+                import.problems.push(RowProblem::new(
+                    &range_at,
+                    ProblemKind::Invalid,
+                    format!("bank \"{}\" gives doors \"{doors}\": {message}", bank.id),
                 ));
             }
             Ok(numbers) => {

@@ -134,6 +134,24 @@ async fn import_reports_every_problem() {
 }
 
 #[tokio::test]
+async fn bad_default_of_door_range_reported_once() {
+    let (tenant, _dir) = tenant_store().await;
+    let import = document(json!({"sites": [{"id": "main", "name": "Main", "zones": [
+        {"id": "w3", "name": "Ward 3", "banks": [
+            {"id": "w3-a", "name": "A", "doors": "1-50", "kind": "personal", "size": "tiny"}
+        ]}
+    ]}]}));
+
+    let Err(ImportError::Rejected(problems)) = tenant.import_physical(admin(), import).await else {
+        panic!("an import with a bad size is rejected");
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].row, "sites[0].zones[0].banks[0].doors");
+    assert!(problems[0].message.contains("\"tiny\""), "{problems:?}");
+    assert_eq!(locker_count(&tenant).await, 0);
+}
+
+#[tokio::test]
 async fn import_adds_to_existing_by_reference() {
     let (tenant, _dir) = tenant_store().await;
     tenant.import_physical(admin(), ward_three()).await.unwrap();
