@@ -140,16 +140,26 @@ async fn create_bank(
     Ok((StatusCode::CREATED, Json(bank)))
 }
 
-/// `GET /lockers?bank=ID&zone=ID&state=STATE`
+/// The largest page `GET /lockers` returns.
+const MAX_LOCKER_PAGE: usize = 5_000;
+
+/// `GET /lockers?bank=ID&zone=ID&state=STATE&after=ID&limit=N`: lockers in
+/// door order (`w3-a-2` before `w3-a-10`). With `limit` it returns one page,
+/// and the next page starts `after` the last id of this one.
 async fn list_lockers(
     State(state): State<AppState>,
     auth: AdminAuth<Helpdesk>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<LockerRecord>>, ApiFailure> {
-    let mut params = filters(query.as_deref(), &["bank", "zone", "state"])?;
+    let allowed = ["bank", "zone", "state", "after", "limit"];
+    let mut params = filters(query.as_deref(), &allowed)?;
     let locker_state = match params.get("state") {
         None => None,
         Some(text) => Some(parse_state(text)?),
+    };
+    let limit = match params.get("limit") {
+        None => None,
+        Some(text) => Some(parse_limit(text)?),
     };
     let filter = LockerFilter {
         bank: params.remove("bank"),
@@ -157,7 +167,33 @@ async fn list_lockers(
         state: locker_state,
     };
     let tenant = state.store.tenant(&auth.tenant.id);
-    Ok(Json(tenant.list_lockers(&filter).await?))
+    let mut lockers = tenant.list_lockers(&filter).await?;
+    lockers.sort_by(|a, b| a.id.door_order(&b.id));
+    let start = match params.get("after") {
+        None => 0,
+        Some(after) => {
+            let position = lockers.iter().position(|l| l.id.as_str() == after);
+            let position = position.ok_or_else(|| {
+                ApiFailure::not_found(format!(
+                    "locker after={after:?} not found among the listed lockers; pass the last id of the previous page"
+                ))
+            })?;
+            position + 1
+        }
+    };
+    let end = limit.map_or(lockers.len(), |limit| (start + limit).min(lockers.len()));
+    Ok(Json(lockers.drain(start..end).collect()))
+}
+
+fn parse_limit(text: &str) -> Result<usize, ApiFailure> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=MAX_LOCKER_PAGE).contains(limit))
+        .ok_or_else(|| {
+            ApiFailure::bad_request(format!(
+                "limit {text:?} is not valid; use 1 to {MAX_LOCKER_PAGE}"
+            ))
+        })
 }
 
 fn parse_state(text: &str) -> Result<LockerState, ApiFailure> {

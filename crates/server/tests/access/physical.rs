@@ -392,6 +392,37 @@ async fn unknown_locker_is_not_found() {
 }
 
 #[tokio::test]
+async fn lockers_list_in_door_order_by_page() {
+    let access = AccessApp::spawn().await;
+    create_ward(&access).await;
+    for door in 3..=12 {
+        let body = json!({"id": format!("w3-a-{door}"), "bank": "w3-a", "door": door.to_string(),
+                          "kind": "personal", "size": "small"});
+        let (status, response) = access.admin(Method::POST, "/lockers", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{response}");
+    }
+    let door_ids = |range: std::ops::RangeInclusive<u32>| -> Vec<String> {
+        range.map(|door| format!("w3-a-{door}")).collect()
+    };
+
+    let all = get_ok(&access, "/lockers").await;
+    assert_eq!(ids(&all), door_ids(1..=12));
+    let first = get_ok(&access, "/lockers?limit=5").await;
+    assert_eq!(ids(&first), door_ids(1..=5));
+    let second = get_ok(&access, "/lockers?after=w3-a-5&limit=5").await;
+    assert_eq!(ids(&second), door_ids(6..=10));
+    let last = get_ok(&access, "/lockers?after=w3-a-10&limit=5").await;
+    assert_eq!(ids(&last), door_ids(11..=12));
+
+    let (status, body) = access.admin(Method::GET, "/lockers?limit=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = access
+        .admin(Method::GET, "/lockers?after=w3-z-1", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
 async fn delete_removes_locker() {
     let access = AccessApp::spawn().await;
     create_ward(&access).await;
