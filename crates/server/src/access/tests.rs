@@ -1,5 +1,6 @@
 //! The index against concurrent reloads, on a real SQLite file, re-reads
-//! of users that race with a disable, and badge syncs from SCIM.
+//! of users that race with a disable, badge syncs from SCIM, and the
+//! denial of a disabled user before any engine pass.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -168,4 +169,102 @@ fn enrolled_badge_from_scim_changes_nothing() {
     let (syncs, actions) = badge_sync("E-2", "E-1");
     assert_eq!(syncs, 1);
     assert_eq!(actions, ["scim_badge_changed"]);
+}
+
+/// Builds a tenant whose nurse `ana` (badge B-1) has locker w3-a-1, with
+/// the access runtime loaded but its engine not running. Returns the
+/// runtime, the store, the tenant and ana's id.
+async fn nurse_with_locker() -> (Access, Store, String, String, tempfile::TempDir) {
+    use lockgate_scim::resource::MemberRef;
+    use lockgate_store::{AuditDraft, PolicyChange, WriteContext};
+    use serde_json::json;
+
+    let (store, tenant_id, dir) = store_with_bank().await;
+    let tenant = store.tenant(&tenant_id);
+    let locker = NewLocker {
+        id: "w3-a-1".into(),
+        bank: "w3-a".into(),
+        door: "1".into(),
+        kind: "personal".into(),
+        size: "medium".into(),
+    };
+    tenant.create_locker(admin(), locker).await.unwrap();
+    let settings = json!({"badge_attribute": "employeeNumber"});
+    let audit = AuditDraft {
+        actor: admin(),
+        source: None,
+        action: "settings_changed".into(),
+        subject: "st-marys".into(),
+        detail: settings.clone(),
+    };
+    store
+        .set_tenant_settings(&tenant_id, &settings, audit)
+        .await
+        .unwrap();
+
+    let ctx = WriteContext { request_id: None };
+    let user = json!({"userName": "ana@st-marys.example", "active": true, "employeeNumber": "B-1"});
+    let user = tenant.create_user(&ctx, user).await.unwrap();
+    let member = MemberRef {
+        value: user.id.clone(),
+        kind: Some("User".into()),
+    };
+    let group = json!({"displayName": "Nurses", "externalId": "nurses"});
+    tenant.create_group(&ctx, group, &[member]).await.unwrap();
+    let policy = json!({
+        "who": {"groups": ["nurses"]},
+        "what": {"banks": ["w3-a"], "kinds": ["personal"]},
+        "how": {"mode": "fixed", "auto_assign": true}
+    });
+    let change = PolicyChange {
+        id: "ward".into(),
+        document: Some(policy),
+        expected_version: None,
+        actor: admin(),
+    };
+    tenant.save_policy(change).await.unwrap();
+
+    // Loading the tenant runs the engine once, which assigns the locker.
+    let access = Access::new(store.clone(), Arc::new(AtomicI64::new(0)));
+    access.tenant(&tenant_id).await.unwrap();
+    (access, store, tenant_id, user.id, dir)
+}
+
+async fn tap_b1(access: &Access, tenant_id: &str) -> lockgate_domain::access::decision::Decision {
+    let attempt = super::open::OpenAttempt {
+        locker: LockerId::new("w3-a-1"),
+        presented: super::open::Presented::Badge("B-1".into()),
+        actor: Actor::Device("door-1".into()),
+        source: "device:w3-a:1".into(),
+    };
+    access.open(tenant_id, attempt).await.unwrap().decision
+}
+
+/// The SCIM routes call `user_disabled` before they respond. With the
+/// engine stopped, only that call can turn the next tap into a denial.
+#[tokio::test]
+async fn disable_denies_before_any_engine_pass() {
+    use lockgate_domain::access::decision::{Decision, DenyReason};
+
+    let (access, store, tenant_id, user, _dir) = nurse_with_locker().await;
+    assert_eq!(tap_b1(&access, &tenant_id).await, Decision::Allow);
+
+    let ctx = lockgate_store::WriteContext { request_id: None };
+    let disabled = store
+        .tenant(&tenant_id)
+        .update_user(&ctx, &user, |document| {
+            let mut document = document.clone();
+            document["active"] = false.into();
+            Ok(document)
+        })
+        .await
+        .unwrap();
+    // The engine has not run, so the stored change alone denies nothing.
+    assert_eq!(tap_b1(&access, &tenant_id).await, Decision::Allow);
+
+    access.user_disabled(&tenant_id, &user, disabled.version, false);
+    assert_eq!(
+        tap_b1(&access, &tenant_id).await,
+        Decision::Deny(DenyReason::InactiveUser)
+    );
 }
