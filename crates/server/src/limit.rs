@@ -20,6 +20,17 @@ struct Window {
     running: u32,
 }
 
+impl Window {
+    /// Starts a new window when this one has lasted `length`. Running
+    /// attempts carry over, because their places stay taken.
+    fn roll(&mut self, length: Duration) {
+        if self.start.elapsed() >= length {
+            self.start = Instant::now();
+            self.failures = 0;
+        }
+    }
+}
+
 /// An attempt that takes one of its key's places until it is dropped.
 /// [`Attempt::failed`] turns the place into a failure of the window.
 pub(crate) struct Attempt<'a> {
@@ -75,10 +86,7 @@ impl Limiter {
     /// attempts have reached the limit, starting a new window first when
     /// this one is over.
     fn wait(&self, window: &mut Window, running: u32) -> Option<Duration> {
-        if window.start.elapsed() >= self.window {
-            window.start = Instant::now();
-            window.failures = 0;
-        }
+        window.roll(self.window);
         let left = self.window.saturating_sub(window.start.elapsed());
         (window.failures + running >= self.limit).then_some(left)
     }
@@ -93,10 +101,7 @@ impl Limiter {
             failures: 0,
             running: 0,
         });
-        if entry.start.elapsed() >= self.window {
-            entry.start = Instant::now();
-            entry.failures = 0;
-        }
+        entry.roll(self.window);
         entry
     }
 }
