@@ -10,20 +10,37 @@ use crate::fixture::{Hospital, create_group, create_locker, save_policy};
 use crate::support::AccessApp;
 
 /// Creates the Doctors group and a policy that lets its members book flex
-/// lockers in bank flex-b for up to 12 hours. Returns the group's id.
-async fn doctors_may_book_flex_b(access: &AccessApp) -> String {
+/// lockers in bank flex-b for up to 12 hours, with the fields of `extra`
+/// (such as `quota` or `lifecycle`) added. Returns the group's id.
+async fn doctors_may_book_flex_b(access: &AccessApp, extra: serde_json::Value) -> String {
     let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12}
-        }),
-    )
-    .await;
+    let mut policy = json!({
+        "who": {"groups": ["d0c70r5"]},
+        "what": {"banks": ["flex-b"], "kinds": ["flex"]},
+        "how": {"mode": "flex", "max_booking_hours": 12}
+    });
+    for (field, value) in extra.as_object().expect("extra policy fields") {
+        policy[field] = value.clone();
+    }
+    save_policy(access, "flex-desks", policy).await;
     doctors
+}
+
+/// Creates the doctor dr@st-marys.example with badge DR-1 in `doctors`,
+/// waits for the engine and issues the doctor an app token. Returns the
+/// doctor's id and the token.
+async fn new_doctor(hospital: &Hospital, doctors: &str) -> (String, String) {
+    let access = &hospital.access;
+    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
+    crate::fixture::add_member(access, doctors, &doctor).await;
+    hospital.lockers_of(&doctor).await;
+
+    let (status, body) = access
+        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    (doctor, token)
 }
 
 #[tokio::test]
@@ -52,7 +69,7 @@ async fn book_ten_of_a_thousand(hospital: Hospital) {
         )
         .await;
     }
-    let doctors = doctors_may_book_flex_b(access).await;
+    let doctors = doctors_may_book_flex_b(access, json!({})).await;
 
     // 1,000 doctors, each with an app token; created through the store to
     // keep the set-up short, then added to the group over SCIM.
@@ -129,14 +146,8 @@ async fn booking_holds_locker_until_it_ends() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
     create_locker(access, "flex-b-1", "flex-b", "1", "flex").await;
-    let doctors = doctors_may_book_flex_b(access).await;
-    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
-    crate::fixture::add_member(access, &doctors, &doctor).await;
-    hospital.lockers_of(&doctor).await;
-    let (_, token) = access
-        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
-        .await;
-    let token = token["token"].as_str().unwrap().to_string();
+    let doctors = doctors_may_book_flex_b(access, json!({})).await;
+    let (doctor, token) = new_doctor(&hospital, &doctors).await;
     let flex_device = access.device_token("flex-b").await;
     let tap = || async {
         access
@@ -199,7 +210,7 @@ async fn booking_survives_concurrent_reloads() {
         let id = format!("flex-b-{door}");
         create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
     }
-    let doctors = doctors_may_book_flex_b(access).await;
+    let doctors = doctors_may_book_flex_b(access, json!({})).await;
     let mut doctors_with_tokens = Vec::new();
     for n in 0..BOOKINGS {
         let badge = format!("DR-{n}");
@@ -259,41 +270,25 @@ async fn booking_survives_concurrent_reloads() {
 
 /// Lets Doctors book flex-b with `grace_days` for movers, and has a new
 /// doctor book its only locker, flex-b-1, for four hours. Returns the
-/// doctor and the Doctors group.
-async fn doctor_with_booking(hospital: &Hospital, grace_days: u32) -> (String, String) {
+/// doctor, the Doctors group and the doctor's app token.
+async fn doctor_with_booking(hospital: &Hospital, grace_days: u32) -> (String, String, String) {
     let access = &hospital.access;
     create_locker(access, "flex-b-1", "flex-b", "1", "flex").await;
-    let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12},
-            "lifecycle": {"mover_grace_days": grace_days, "leaver_action": "clear_out"}
-        }),
-    )
-    .await;
+    let lifecycle = json!({"mover_grace_days": grace_days, "leaver_action": "clear_out"});
+    let doctors = doctors_may_book_flex_b(access, json!({"lifecycle": lifecycle})).await;
+    let (doctor, token) = new_doctor(hospital, &doctors).await;
 
-    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
-    crate::fixture::add_member(access, &doctors, &doctor).await;
-    hospital.lockers_of(&doctor).await;
-
-    let (_, token) = access
-        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
-        .await;
     let (status, body) = access
         .call(
             Method::POST,
             "/app/v1/st-marys/bookings",
-            token["token"].as_str().unwrap(),
+            &token,
             Some(json!({"hours": 4})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["locker"], "flex-b-1");
-    (doctor, doctors)
+    (doctor, doctors, token)
 }
 
 /// Taps badge DR-1 at door 1 of flex-b.
@@ -314,7 +309,7 @@ async fn tap_flex(access: &AccessApp) -> serde_json::Value {
 #[tokio::test]
 async fn leaver_booking_goes_to_clear_out() {
     let hospital = Hospital::open().await;
-    let (doctor, _) = doctor_with_booking(&hospital, 0).await;
+    let (doctor, _, _) = doctor_with_booking(&hospital, 0).await;
     assert_eq!(tap_flex(&hospital.access).await["decision"], "allow");
     let (_, records) = hospital
         .access
@@ -358,7 +353,7 @@ async fn leaver_booking_goes_to_clear_out() {
 #[tokio::test]
 async fn mover_booking_enters_grace() {
     let hospital = Hospital::open().await;
-    let (doctor, doctors) = doctor_with_booking(&hospital, 2).await;
+    let (doctor, doctors, _) = doctor_with_booking(&hospital, 2).await;
 
     crate::fixture::remove_member(&hospital.access, &doctors, &doctor).await;
     let bookings = hospital.lockers_of(&doctor).await;
@@ -384,7 +379,7 @@ async fn parallel_bookings_keep_quota() {
 }
 
 /// PostgreSQL runs the requests in transactions of their own at once, so
-/// only a lock per user keeps both from counting the same open bookings.
+/// only a lock per user keeps them from counting the same open bookings.
 #[tokio::test]
 async fn parallel_bookings_keep_quota_postgres() {
     if let Some(hospital) = Hospital::on_postgres().await {
@@ -392,34 +387,16 @@ async fn parallel_bookings_keep_quota_postgres() {
     }
 }
 
-/// One doctor whose policy allows two lockers at once requests ten
-/// bookings at the same time, with five lockers free.
+/// Sends ten bookings at once for one doctor whose policy allows two
+/// lockers at a time, with five lockers free.
 async fn parallel_bookings_of_one_user(hospital: Hospital) {
     let access = &hospital.access;
     for door in 1..=5 {
         let id = format!("flex-b-{door}");
         create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
     }
-    let doctors = create_group(access, "Doctors", "d0c70r5").await;
-    save_policy(
-        access,
-        "flex-desks",
-        json!({
-            "who": {"groups": ["d0c70r5"]},
-            "what": {"banks": ["flex-b"], "kinds": ["flex"]},
-            "how": {"mode": "flex", "max_booking_hours": 12},
-            "quota": 2
-        }),
-    )
-    .await;
-
-    let doctor = crate::fixture::create_user(access, "dr@st-marys.example", "DR-1").await;
-    crate::fixture::add_member(access, &doctors, &doctor).await;
-    hospital.lockers_of(&doctor).await;
-    let (_, token) = access
-        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
-        .await;
-    let token = token["token"].as_str().unwrap().to_string();
+    let doctors = doctors_may_book_flex_b(access, json!({"quota": 2})).await;
+    let (doctor, token) = new_doctor(&hospital, &doctors).await;
 
     let requests = (0..10).map(|_| {
         access.call(
@@ -448,12 +425,8 @@ async fn parallel_bookings_of_one_user(hospital: Hospital) {
 #[tokio::test]
 async fn booking_names_unknown_or_uncovered_place() {
     let hospital = Hospital::open().await;
-    let (doctor, _) = doctor_with_booking(&hospital, 0).await;
+    let (doctor, _, token) = doctor_with_booking(&hospital, 0).await;
     let access = &hospital.access;
-    let (_, token) = access
-        .admin(Method::POST, &format!("/users/{doctor}/app-tokens"), None)
-        .await;
-    let token = token["token"].as_str().unwrap().to_string();
 
     let cases = [
         (

@@ -19,20 +19,25 @@ async fn pin_at(hospital: &Hospital, door: &str, pin: &str) -> (StatusCode, serd
         .await
 }
 
+/// Sets `user`'s PIN as the helpdesk does.
+async fn reset_pin(hospital: &Hospital, user: &str, pin: &str) -> (StatusCode, serde_json::Value) {
+    hospital
+        .access
+        .admin(
+            Method::PUT,
+            &format!("/users/{user}/pin"),
+            Some(json!({"pin": pin})),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn pin_opens_then_locks_after_five_misses() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("pin@st-marys.example", "B-1").await;
     let door = hospital.door_of(&user).await;
 
-    let (status, body) = hospital
-        .access
-        .admin(
-            Method::PUT,
-            &format!("/users/{user}/pin"),
-            Some(json!({"pin": "4719"})),
-        )
-        .await;
+    let (status, body) = reset_pin(&hospital, &user, "4719").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     let (_, allowed) = pin_at(&hospital, &door, "4719").await;
@@ -49,14 +54,7 @@ async fn pin_opens_then_locks_after_five_misses() {
     assert_eq!(hospital.tap("B-1", &door).await["decision"], "allow");
 
     // A helpdesk reset ends the lock.
-    let (status, _) = hospital
-        .access
-        .admin(
-            Method::PUT,
-            &format!("/users/{user}/pin"),
-            Some(json!({"pin": "5820"})),
-        )
-        .await;
+    let (status, _) = reset_pin(&hospital, &user, "5820").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, allowed) = pin_at(&hospital, &door, "5820").await;
     assert_eq!(allowed["decision"], "allow", "{allowed}");
@@ -71,14 +69,7 @@ async fn parallel_wrong_pins_still_lock() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("burst@st-marys.example", "B-2").await;
     let door = hospital.door_of(&user).await;
-    let (status, body) = hospital
-        .access
-        .admin(
-            Method::PUT,
-            &format!("/users/{user}/pin"),
-            Some(json!({"pin": "4719"})),
-        )
-        .await;
+    let (status, body) = reset_pin(&hospital, &user, "4719").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     // Thirty guesses sent at once: each argon2 check takes long enough
@@ -119,14 +110,7 @@ async fn weak_pins_rejected() {
     let hospital = Hospital::open().await;
     let user = hospital.nurse("weak@st-marys.example", "B-2").await;
     for pin in ["123", "1234", "0000", "12ab", "123456789"] {
-        let (status, body) = hospital
-            .access
-            .admin(
-                Method::PUT,
-                &format!("/users/{user}/pin"),
-                Some(json!({"pin": pin})),
-            )
-            .await;
+        let (status, body) = reset_pin(&hospital, &user, pin).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{pin}: {body}");
         assert!(body["detail"].as_str().unwrap().contains("PIN"), "{body}");
     }
