@@ -283,6 +283,25 @@ fn record_from_row(row: &impl crate::rows::Columns) -> Result<AuditRecord, Store
 }
 
 impl Store {
+    /// Runs `batch` and appends `audit` to the tenant's chain in one
+    /// transaction, for a change and its audit records.
+    pub(crate) async fn write_with_audit(
+        &self,
+        tenant_id: &str,
+        batch: Batch,
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        let (store, tenant_id) = (self.clone(), tenant_id.to_string());
+        self.run_write(move || async move {
+            let mut tx = WriteTx::begin(&store).await?;
+            tx.write(batch).await?;
+            append_in(&mut tx, store.backend, &tenant_id, audit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Appends records for several tenants in one transaction, as the
     /// decision path does to commit many opens at once. Returns the last
     /// sequence number written for each tenant, in the order first seen.

@@ -220,25 +220,6 @@ impl Store {
         Ok(info)
     }
 
-    /// Runs `batch` and appends `audit` to the tenant's chain in one
-    /// transaction.
-    async fn write_with_audit(
-        &self,
-        tenant_id: &str,
-        batch: Batch,
-        audit: Vec<AuditDraft>,
-    ) -> Result<(), StoreError> {
-        let (store, tenant_id) = (self.clone(), tenant_id.to_string());
-        self.run_write(move || async move {
-            let mut tx = WriteTx::begin(&store).await?;
-            tx.write(batch).await?;
-            append_in(&mut tx, store.backend, &tenant_id, audit).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Creates a long-lived SCIM secret token. The secret is returned once.
     pub async fn create_scim_token(
         &self,

@@ -4,9 +4,8 @@ use lockgate_domain::{Slug, timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::audit::{AuditDraft, append_in};
+use crate::audit::AuditDraft;
 use crate::batch::{Batch, text};
-use crate::write_tx::WriteTx;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -91,20 +90,11 @@ impl Store {
         settings: &serde_json::Value,
         audit: AuditDraft,
     ) -> Result<(), StoreError> {
-        let (store, tenant_id) = (self.clone(), tenant_id.to_string());
-        let settings = settings.to_string();
-        self.run_write(move || async move {
-            let mut tx = WriteTx::begin(&store).await?;
-            let mut batch = Batch::default();
-            batch.push(
-                "UPDATE tenants SET settings = $1 WHERE id = $2",
-                vec![text(settings), text(&tenant_id)],
-            );
-            tx.write(batch).await?;
-            append_in(&mut tx, store.backend, &tenant_id, vec![audit]).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await
+        let mut batch = Batch::default();
+        batch.push(
+            "UPDATE tenants SET settings = $1 WHERE id = $2",
+            vec![text(settings.to_string()), text(tenant_id)],
+        );
+        self.write_with_audit(tenant_id, batch, vec![audit]).await
     }
 }
