@@ -104,6 +104,12 @@ impl TenantStore {
             .map(|row| row.try_get::<Option<i64>>("version"))
             .transpose()?
             .flatten();
+        // A policy that was never saved cannot be retired, whatever version
+        // the request names.
+        let retired = change.document.is_none();
+        if retired && current.is_none() {
+            return Err(StoreError::NotFound(format!("policy \"{}\"", change.id)));
+        }
         if change.expected_version != current {
             let found = current.map_or("none".to_string(), |v| v.to_string());
             let sent = change
@@ -114,10 +120,6 @@ impl TenantStore {
                  read the policy again and send its newest version as base_version",
                 change.id
             )));
-        }
-        let retired = change.document.is_none();
-        if retired && current.is_none() {
-            return Err(StoreError::NotFound(format!("policy \"{}\"", change.id)));
         }
         let document = match change.document {
             Some(document) => document,

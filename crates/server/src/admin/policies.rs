@@ -64,7 +64,7 @@ pub(crate) async fn save(
 ) -> Result<(StatusCode, Json<Value>), ApiFailure> {
     check_id(&id)?;
     let document = parse(&id, &request.policy)?;
-    let warnings = unknown_places(&state, &auth.tenant.id, &document).await?;
+    let warnings = coverage_warnings(&state, &auth.tenant.id, &document).await?;
     let change = PolicyChange {
         id: id.clone(),
         document: Some(serde_json::to_value(&document).unwrap_or(request.policy)),
@@ -91,7 +91,7 @@ pub(crate) async fn save(
 /// so a typo does not silently grant nothing, and an empty `what`, which
 /// covers every locker. Saving still succeeds, because lockers may be
 /// imported after the policy.
-async fn unknown_places(
+async fn coverage_warnings(
     state: &AppState,
     tenant_id: &str,
     document: &PolicyDocument,
@@ -138,19 +138,17 @@ pub(crate) async fn retire(
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<RetireRequest>,
 ) -> Result<Json<StoredPolicy>, ApiFailure> {
-    let store = state.store.tenant(&auth.tenant.id);
-    if store.policy_versions(&id).await?.is_empty() {
-        return Err(ApiFailure::not_found(format!(
-            "policy \"{id}\" not found; list policies with GET /policies"
-        )));
-    }
     let change = PolicyChange {
         id,
         document: None,
         expected_version: Some(request.base_version),
         actor: auth.actor,
     };
-    let saved = store.save_policy(change).await?;
+    let saved = state
+        .store
+        .tenant(&auth.tenant.id)
+        .save_policy(change)
+        .await?;
     state.access.policies_changed(&auth.tenant.id).await?;
     Ok(Json(saved))
 }
