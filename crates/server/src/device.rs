@@ -22,7 +22,7 @@ use crate::admin::{ApiJson, bearer};
 use crate::error::ApiFailure;
 
 /// Failed credentials (unknown badges, wrong PINs) one bank may present
-/// per minute before it is told to wait. A new PIN check also waits while
+/// per minute before it has to wait. A new PIN check also waits while
 /// failures and running checks together reach it.
 pub const GUESSES_PER_MINUTE: u32 = 20;
 

@@ -249,7 +249,7 @@ impl Store {
             .await?;
         let now = timestamp::now();
         let mut batch = Batch::default();
-        let mut kept = None;
+        let mut kept_token = None;
         let mut revoked = Vec::new();
         // `active` is newest first: keep the first for the grace period.
         for (i, info) in active.iter().enumerate() {
@@ -259,7 +259,7 @@ impl Store {
                     Some(existing) if *existing < until => existing.clone(),
                     _ => until,
                 };
-                kept = Some(json!({"id": info.id, "valid_until": until}));
+                kept_token = Some(json!({"id": info.id, "valid_until": until}));
                 ("expires_at", until)
             } else {
                 revoked.push(info.id.clone());
@@ -270,7 +270,7 @@ impl Store {
                 vec![text(value), text(tenant_id), text(&info.id)],
             );
         }
-        let detail = json!({"kept": kept, "revoked": revoked});
+        let detail = json!({"kept": kept_token, "revoked": revoked});
         let mut audit = vec![cli_audit("scim_token_rotated", tenant_id, detail)];
         // The new token is created in the same transaction, so the log never
         // shows a rotation whose new token is missing.

@@ -266,8 +266,8 @@ async fn parallel_saves_of_one_version_conflict_postgres() {
     }
 }
 
-/// Ten admins save version 2 of the ward policy at once: one save wins,
-/// and every other gets 409 naming base_version, never a server error.
+/// Saves version 2 of the ward policy ten times at once and checks that one
+/// save wins and every other gets 409 naming base_version, never a 500.
 async fn parallel_saves(hospital: Hospital) {
     let body = json!({"base_version": 1, "policy": ward_policy(&["personal", "flex"])});
     let saves = (0..10).map(|_| {
