@@ -1,34 +1,29 @@
-//! The load generator: a fixed set of HTTP/1.1 keep-alive connections,
-//! each driven by one task that sends a decision request, waits for the
-//! response and sends the next. Without a rate the tasks send as fast as the
-//! server responds (a closed loop). With a rate, a pacing thread hands out
-//! send times on an even schedule, and the next free connection sends each
-//! request (an open loop).
+//! The load generator: a fixed set of HTTP/1.1 keep-alive connections
+//! with at most one request in flight each, driven by one thread. Without
+//! a rate, a connection sends its next request as soon as its response
+//! arrives (a closed loop). With a rate, send times come on an even
+//! schedule and the next idle connection sends each one (an open loop).
 //!
 //! Latency is per request, until the whole response body has arrived. In
-//! a closed loop it starts just before the request is handed to hyper. In
-//! an open loop it starts at the request's scheduled send time, so a
-//! request that waited for a free connection counts that wait.
+//! a closed loop it starts just before the request is written. In an open
+//! loop it starts at the request's scheduled send time, so a request that
+//! waited for an idle connection counts that wait.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use axum::http::StatusCode;
 use lockgate_server::GUESSES_PER_MINUTE;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use serde::Deserialize;
-use tokio::net::TcpStream;
 
-use super::Fixture;
+use super::{Fixture, wire};
 use crate::replay::PhaseReport;
 
 const DECISIONS_PATH: &str = "/device/v1/decisions";
@@ -88,13 +83,12 @@ struct Pick {
     deferred_unknown: bool,
 }
 
-/// The request mix over a fixture, with the header values built once.
+/// The request mix over a fixture.
 struct Plan {
     fixture: Arc<Fixture>,
     mix: Mix,
-    host: HeaderValue,
-    /// `Bearer <device token>` of each bank.
-    authorization: Vec<HeaderValue>,
+    /// The `Host` header: the server's address.
+    host: String,
     /// Unknown badges per bank, shared by every connection and run.
     unknown_budgets: Mutex<Vec<UnknownBudget>>,
 }
@@ -169,16 +163,21 @@ impl Plan {
         None
     }
 
-    fn request(&self, pick: &Pick) -> anyhow::Result<Request<Full<Bytes>>> {
+    /// Writes the request for `pick`, with its bank's device token.
+    fn encode(&self, pick: &Pick, output: &mut Vec<u8>) {
+        let bank = &self.fixture.banks[pick.bank];
         let body = format!(
             r#"{{"bank":"{}","door":"{}","credential":{{"type":"badge","id":"{}"}}}}"#,
-            self.fixture.banks[pick.bank].id, pick.door, pick.badge
+            bank.id, pick.door, pick.badge
         );
-        Ok(Request::post(DECISIONS_PATH)
-            .header(HOST, self.host.clone())
-            .header(AUTHORIZATION, self.authorization[pick.bank].clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))?)
+        wire::encode_post(
+            output,
+            DECISIONS_PATH,
+            &self.host,
+            &bank.device_token,
+            body.as_bytes(),
+        )
+        .expect("writing to a Vec cannot fail");
     }
 }
 
@@ -410,11 +409,21 @@ impl Worker {
     }
 }
 
+/// How long a request may wait for its response before the run fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shortest wait of the event loop between send times. Waking for each
+/// send time meant 20,000 wake-ups a second at 20,000 requests a second,
+/// on the cores the server uses. Alternated with such a pacer on the
+/// 2-core VM of docs/benchmarks.md, waking at most every 100 µs lowered
+/// the open loop's p99 in seven pairs of runs out of seven.
+const PACER_QUANTUM: Duration = Duration::from_micros(100);
+
 /// Open connections to the server and the request mix.
 pub struct Generator {
     address: SocketAddr,
     plan: Arc<Plan>,
-    connections: Vec<SendRequest<Full<Bytes>>>,
+    connections: Vec<Connection>,
     rng: StdRng,
 }
 
@@ -433,23 +442,25 @@ impl Generator {
         if mix.other_door_percent > 0 && fixture.doors_per_bank < 2 {
             bail!("other-door requests need banks of at least two doors");
         }
-        let authorization = fixture
-            .banks
-            .iter()
-            .map(|bank| HeaderValue::from_str(&format!("Bearer {}", bank.device_token)))
-            .collect::<Result<Vec<_>, _>>()
-            .context("a device token is not a valid header value")?;
+        if let Some(bank) = fixture.banks.iter().find(|bank| {
+            bank.device_token
+                .bytes()
+                .any(|byte| byte.is_ascii_control())
+        }) {
+            bail!(
+                "the device token of bank {} contains a control character, which is invalid in a header",
+                bank.id
+            );
+        }
         let plan = Arc::new(Plan {
-            host: HeaderValue::from_str(&address.to_string())?,
+            host: address.to_string(),
             unknown_budgets: Mutex::new(vec![UnknownBudget::default(); fixture.banks.len()]),
             fixture,
             mix,
-            authorization,
         });
-        let mut connections = Vec::with_capacity(concurrency);
-        for _ in 0..concurrency {
-            connections.push(open(address).await?);
-        }
+        let connections = (0..concurrency)
+            .map(|_| Connection::open(address))
+            .collect::<anyhow::Result<_>>()?;
         Ok(Generator {
             address,
             plan,
@@ -460,225 +471,387 @@ impl Generator {
 
     /// Sends requests on every connection for `duration`, at `rate`
     /// requests per second in total when given, else as fast as the
-    /// server responds.
+    /// server responds. The requests go out from a thread of their own.
     pub async fn run(
         &mut self,
         duration: Duration,
         rate: Option<f64>,
     ) -> anyhow::Result<RunReport> {
-        let count = self.connections.len();
-        if count == 0 {
+        if self.connections.is_empty() {
             bail!("every connection to the server failed");
         }
-
-        let started = Instant::now();
-        let end = started + duration;
-        let tickets = rate
-            .map(|rate| Tickets::start(started, end, rate))
-            .transpose()?;
-        let mut tasks = Vec::with_capacity(count);
-        for sender in std::mem::take(&mut self.connections) {
-            let task = Task {
-                started,
-                plan: self.plan.clone(),
-                address: self.address,
-                rng: StdRng::seed_from_u64(self.rng.random()),
-                end,
-                tickets: tickets.clone(),
-            };
-            tasks.push(tokio::spawn(task.drive(sender)));
-        }
-
-        let mut report = RunReport::default();
-        for task in tasks {
-            let (sender, worker) = task.await.context("a load task panicked")?;
-            if let Some(sender) = sender {
-                self.connections.push(sender);
-            }
-            report.absorb(worker);
-        }
-
-        report.elapsed = started.elapsed();
-        report.latencies.sort();
-        report.schedule_lag.sort_unstable();
+        let run = Run {
+            plan: self.plan.clone(),
+            address: self.address,
+            connections: std::mem::take(&mut self.connections)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            rng: StdRng::seed_from_u64(self.rng.random()),
+            worker: Worker::default(),
+            idle: Vec::new(),
+            in_flight: 0,
+        };
+        let (connections, report) = tokio::task::spawn_blocking(move || run.drive(duration, rate))
+            .await
+            .context("the load generator's thread panicked")??;
+        self.connections = connections;
         Ok(report)
     }
 }
 
-/// One connection's share of a run.
-struct Task {
-    started: Instant,
-    plan: Arc<Plan>,
-    address: SocketAddr,
-    rng: StdRng,
-    end: Instant,
-    /// With a rate, the send times, shared by every connection.
-    tickets: Option<Arc<Tickets>>,
+/// One keep-alive connection, written and read without blocking.
+struct Connection {
+    stream: TcpStream,
+    /// The request being sent, and how much of it the socket has taken.
+    output: Vec<u8>,
+    written: usize,
+    /// Response bytes read so far.
+    input: Vec<u8>,
+    /// The request awaiting its response.
+    waiting: Option<Waiting>,
 }
 
-impl Task {
-    /// Sends requests until the run ends and returns the connection, or
-    /// `None` when it broke and could not be opened again.
-    async fn drive(
-        mut self,
-        mut sender: SendRequest<Full<Bytes>>,
-    ) -> (Option<SendRequest<Full<Bytes>>>, Worker) {
-        let mut worker = Worker::default();
-        loop {
-            let due = match &self.tickets {
-                Some(tickets) => match tickets.next().await {
-                    Some(due) => Some(due),
-                    None => break,
-                },
-                None => None,
-            };
-            if due.is_none() && Instant::now() >= self.end {
-                break;
-            }
-            let pick = self.plan.pick(&mut self.rng);
-            worker.tally.unknown_deferred += u64::from(pick.deferred_unknown);
-            match pick.kind {
-                Kind::OwnDoor => worker.tally.own_door += 1,
-                Kind::OtherDoor => worker.tally.other_door += 1,
-                Kind::UnknownBadge => worker.tally.unknown_badge += 1,
-            }
-            let request = match self.plan.request(&pick) {
-                Ok(request) => request,
-                Err(error) => {
-                    worker.tally.failed += 1;
-                    worker.problem(format!("building a request failed: {error}"));
-                    continue;
-                }
-            };
-            let sent = Instant::now();
-            if let Some(due) = due {
-                worker
-                    .schedule_lag
-                    .push(sent.saturating_duration_since(due));
-            }
-            let from = due.unwrap_or(sent);
-            let response = exchange(&mut sender, request).await;
-            worker.count_second(self.started);
-            match response {
-                Ok((status, body)) => {
-                    worker.record(&self.plan, &pick, status, &body, from.elapsed());
-                }
-                Err(error) => {
-                    worker.tally.requests += 1;
-                    worker.tally.failed += 1;
-                    worker.problem(format!("POST {DECISIONS_PATH} failed: {error:#}"));
-                    match open(self.address).await {
-                        Ok(reopened) => sender = reopened,
-                        Err(error) => {
-                            worker.problem(format!("reconnecting failed: {error:#}"));
-                            return (None, worker);
-                        }
-                    }
-                }
+struct Waiting {
+    pick: Pick,
+    /// The start of its latency: the send time in an open loop, else the send.
+    from: Instant,
+}
+
+impl Connection {
+    fn open(address: SocketAddr) -> anyhow::Result<Connection> {
+        let stream =
+            TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        Ok(Connection {
+            stream,
+            output: Vec::with_capacity(512),
+            written: 0,
+            input: Vec::with_capacity(1024),
+            waiting: None,
+        })
+    }
+
+    /// Writes as much of the request as the socket takes now.
+    fn flush(&mut self) -> std::io::Result<()> {
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(count) => self.written += count,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
             }
         }
-        (Some(sender), worker)
+        Ok(())
+    }
+
+    /// Reads what has arrived and returns the response once it is whole.
+    fn receive(&mut self) -> anyhow::Result<Option<wire::Response>> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => bail!("the server closed the connection"),
+                Ok(count) => self.input.extend_from_slice(&chunk[..count]),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let response = wire::parse_response(&self.input)?;
+        if let Some(response) = &response
+            && response.length != self.input.len()
+        {
+            bail!(
+                "{} bytes arrived after the response, with no request waiting for them",
+                self.input.len() - response.length
+            );
+        }
+        Ok(response)
     }
 }
 
-/// Shortest sleep of the pacing thread. Waking for each send time meant
-/// 20,000 wake-ups a second at 20,000 requests a second, on the cores the
-/// server uses. Alternated with such a pacer on the 2-core VM of
-/// docs/benchmarks.md, waking at most every 100 µs lowered the open
-/// loop's p99 in seven pairs of runs out of seven.
-const PACER_QUANTUM: Duration = Duration::from_micros(100);
-
-/// Send times on an even schedule, handed out by a thread of its own.
-/// tokio's timer wakes tasks on whole milliseconds, so tasks that slept
-/// until their own send times sent each millisecond's requests at once:
-/// 20 at a time at 20,000 a second.
-struct Tickets {
-    due: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
+/// The state of one run, on a thread of its own. It sends on idle
+/// connections and waits for responses with `poll(2)`, whose timeout has
+/// nanosecond resolution. tokio's timer wakes tasks on whole milliseconds,
+/// so tasks that slept until their send times sent 20 requests at once at
+/// 20,000 a second.
+struct Run {
+    plan: Arc<Plan>,
+    address: SocketAddr,
+    /// `None` for a connection that broke and could not be opened again.
+    connections: Vec<Option<Connection>>,
+    rng: StdRng,
+    worker: Worker,
+    /// Connections with no request waiting, by index.
+    idle: Vec<usize>,
+    in_flight: usize,
 }
 
-impl Tickets {
-    /// Starts handing out `rate` send times a second from `started` until
-    /// `end`.
-    fn start(started: Instant, end: Instant, rate: f64) -> anyhow::Result<Arc<Tickets>> {
-        let (sender, due) = tokio::sync::mpsc::unbounded_channel();
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        std::thread::Builder::new()
-            .name("decision-bench-pacer".into())
-            .spawn(move || {
-                pace(
-                    started,
-                    end,
-                    interval,
-                    |at| sender.send(at).is_ok(),
-                    std::thread::sleep,
+impl Run {
+    fn drive(
+        mut self,
+        duration: Duration,
+        rate: Option<f64>,
+    ) -> anyhow::Result<(Vec<Connection>, RunReport)> {
+        let started = Instant::now();
+        let end = started + duration;
+        let mut schedule = rate
+            .map(|rate| Schedule::new(started, end, rate))
+            .transpose()?;
+        let mut backlog = VecDeque::new();
+        self.idle = (0..self.connections.len()).rev().collect();
+        let mut ready = Vec::with_capacity(self.connections.len());
+        loop {
+            let now = Instant::now();
+            if let Some(schedule) = schedule.as_mut() {
+                schedule.release(now, &mut backlog);
+            }
+            self.send_all(schedule.is_some(), &mut backlog, now < end);
+            let finished = match &schedule {
+                Some(schedule) => schedule.upcoming().is_none() && backlog.is_empty(),
+                None => now >= end,
+            };
+            if finished && self.in_flight == 0 {
+                break;
+            }
+            if self.in_flight == 0 && self.idle.is_empty() {
+                bail!(
+                    "every connection to the server failed: {:?}",
+                    self.worker.problems
                 );
-            })
-            .context("starting the pacing thread")?;
-        Ok(Arc::new(Tickets {
-            due: tokio::sync::Mutex::new(due),
-        }))
+            }
+            let wake = match &schedule {
+                Some(schedule) => schedule
+                    .upcoming()
+                    .map(|at| at.saturating_duration_since(now).max(PACER_QUANTUM)),
+                None => (now < end).then(|| end - now),
+            };
+            self.wait(wake.unwrap_or(RESPONSE_TIMEOUT), &mut ready)?;
+            for &(index, flags) in &ready {
+                self.serve(index, flags, started);
+            }
+            self.check_stalls()?;
+        }
+        let mut report = RunReport {
+            elapsed: started.elapsed(),
+            ..RunReport::default()
+        };
+        report.absorb(self.worker);
+        report.latencies.sort();
+        report.schedule_lag.sort_unstable();
+        Ok((self.connections.into_iter().flatten().collect(), report))
     }
 
-    /// Waits for the next send time and returns it, or `None` once the run
-    /// has ended.
-    async fn next(&self) -> Option<Instant> {
-        self.due.lock().await.recv().await
+    /// Sends on idle connections: in an open loop one request for each send
+    /// time in `backlog`, in a closed loop one on each while `sending`. A
+    /// connection that fails and is opened again waits for the next pass.
+    fn send_all(&mut self, open_loop: bool, backlog: &mut VecDeque<Instant>, sending: bool) {
+        for _ in 0..self.idle.len() {
+            let due = if open_loop {
+                match backlog.pop_front() {
+                    Some(due) => Some(due),
+                    None => break,
+                }
+            } else if sending {
+                None
+            } else {
+                break;
+            };
+            self.send(due);
+        }
+    }
+
+    /// Sends the next request of the mix on an idle connection.
+    fn send(&mut self, due: Option<Instant>) {
+        let Some(index) = self.idle.pop() else { return };
+        let pick = self.plan.pick(&mut self.rng);
+        let tally = &mut self.worker.tally;
+        tally.unknown_deferred += u64::from(pick.deferred_unknown);
+        match pick.kind {
+            Kind::OwnDoor => tally.own_door += 1,
+            Kind::OtherDoor => tally.other_door += 1,
+            Kind::UnknownBadge => tally.unknown_badge += 1,
+        }
+        let connection = self.connections[index]
+            .as_mut()
+            .expect("idle connections are open");
+        connection.output.clear();
+        connection.written = 0;
+        self.plan.encode(&pick, &mut connection.output);
+        let sent = Instant::now();
+        if let Some(due) = due {
+            self.worker
+                .schedule_lag
+                .push(sent.saturating_duration_since(due));
+        }
+        connection.waiting = Some(Waiting {
+            pick,
+            from: due.unwrap_or(sent),
+        });
+        self.in_flight += 1;
+        if let Err(error) = connection.flush() {
+            self.fail(index, error.into());
+        }
+    }
+
+    /// Waits until a connection with a request in flight is readable, or
+    /// writable with a request partly sent, or `timeout` has passed.
+    /// Fills `ready` with those connections and their events.
+    fn wait(&self, timeout: Duration, ready: &mut Vec<(usize, PollFlags)>) -> anyhow::Result<()> {
+        ready.clear();
+        let mut indexes = Vec::with_capacity(self.in_flight);
+        let mut fds = Vec::with_capacity(self.in_flight);
+        for (index, connection) in self.connections.iter().enumerate() {
+            let Some(connection) = connection else {
+                continue;
+            };
+            if connection.waiting.is_none() {
+                continue;
+            }
+            let mut flags = PollFlags::IN;
+            if connection.written < connection.output.len() {
+                flags |= PollFlags::OUT;
+            }
+            indexes.push(index);
+            fds.push(PollFd::new(&connection.stream, flags));
+        }
+        let timeout = Timespec::try_from(timeout).context("a poll timeout out of range")?;
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error).context("waiting for responses"),
+        }
+        for (index, fd) in indexes.into_iter().zip(&fds) {
+            let flags = fd.revents();
+            if !flags.is_empty() {
+                ready.push((index, flags));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes or reads on a connection that `poll` reported ready.
+    fn serve(&mut self, index: usize, flags: PollFlags, started: Instant) {
+        let Some(connection) = self.connections[index].as_mut() else {
+            return;
+        };
+        if flags.contains(PollFlags::OUT)
+            && let Err(error) = connection.flush()
+        {
+            self.fail(index, error.into());
+            return;
+        }
+        if !flags.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
+            return;
+        }
+        let response = match connection.receive() {
+            Ok(Some(response)) => response,
+            Ok(None) => return,
+            Err(error) => {
+                self.fail(index, error);
+                return;
+            }
+        };
+        let waiting = connection.waiting.take().expect("a request is in flight");
+        let took = waiting.from.elapsed();
+        self.worker.count_second(started);
+        let body = &connection.input[response.body];
+        match StatusCode::from_u16(response.status) {
+            Ok(status) => self
+                .worker
+                .record(&self.plan, &waiting.pick, status, body, took),
+            Err(_) => {
+                self.worker.tally.requests += 1;
+                self.worker.tally.failed += 1;
+                self.worker
+                    .problem(format!("status {} is not an HTTP status", response.status));
+            }
+        }
+        connection.input.clear();
+        self.in_flight -= 1;
+        self.idle.push(index);
+    }
+
+    /// Counts the request on a broken connection as failed and opens the
+    /// connection again, or retires it when that fails.
+    fn fail(&mut self, index: usize, error: anyhow::Error) {
+        self.worker.tally.requests += 1;
+        self.worker.tally.failed += 1;
+        self.worker
+            .problem(format!("POST {DECISIONS_PATH} failed: {error:#}"));
+        self.in_flight -= 1;
+        match Connection::open(self.address) {
+            Ok(reopened) => {
+                self.connections[index] = Some(reopened);
+                self.idle.push(index);
+            }
+            Err(error) => {
+                self.worker
+                    .problem(format!("reconnecting failed: {error:#}"));
+                self.connections[index] = None;
+            }
+        }
+    }
+
+    /// Fails the run when a request has waited [`RESPONSE_TIMEOUT`].
+    fn check_stalls(&self) -> anyhow::Result<()> {
+        let oldest = self
+            .connections
+            .iter()
+            .flatten()
+            .filter_map(|connection| connection.waiting.as_ref())
+            .map(|waiting| waiting.from.elapsed())
+            .max();
+        match oldest {
+            Some(waited) if waited > RESPONSE_TIMEOUT => bail!(
+                "a request has waited {} s for its response; is the server stuck?",
+                waited.as_secs()
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
-async fn exchange(
-    sender: &mut SendRequest<Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> anyhow::Result<(StatusCode, Bytes)> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
-}
-
-/// Opens one HTTP/1.1 connection; its driver runs as a task of its own.
-async fn open(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(address)
-        .await
-        .with_context(|| format!("cannot connect to {address}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // A broken connection also fails the next request on it, which
-        // the task counts and reports, so the error is not logged here.
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// Hands out the send times `started + k * interval` before `end` in
-/// order, each once it has come, until `hand_out` returns false. Each
-/// wake-up hands out every send time that has passed, and the thread
-/// sleeps at least [`PACER_QUANTUM`] between wake-ups. A send time
-/// handed out late keeps its scheduled value, so latency counts the delay.
-fn pace(
+/// Send times on an even schedule: `started + k * interval` for every `k`
+/// that falls before `end`.
+struct Schedule {
     started: Instant,
     end: Instant,
     interval: Duration,
-    mut hand_out: impl FnMut(Instant) -> bool,
-    mut sleep: impl FnMut(Duration),
-) {
-    let mut k = 0u32;
-    loop {
-        let now = Instant::now();
-        let mut at = started + interval * k;
-        while at <= now {
-            if at >= end || !hand_out(at) {
-                return;
+    next: u32,
+}
+
+impl Schedule {
+    fn new(started: Instant, end: Instant, rate: f64) -> anyhow::Result<Schedule> {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail!("rate {rate} is not a positive number of requests a second");
+        }
+        Ok(Schedule {
+            started,
+            end,
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: 0,
+        })
+    }
+
+    /// Returns the next send time not yet released, or `None` once all are.
+    fn upcoming(&self) -> Option<Instant> {
+        let at = self.started + self.interval * self.next;
+        (at < self.end).then_some(at)
+    }
+
+    /// Moves every send time that has come by `now` to `backlog`, in
+    /// order. A send time released late keeps its scheduled value, so
+    /// latency counts the delay.
+    fn release(&mut self, now: Instant, backlog: &mut VecDeque<Instant>) {
+        while let Some(at) = self.upcoming() {
+            if at > now {
+                break;
             }
-            k += 1;
-            at = started + interval * k;
+            backlog.push_back(at);
+            self.next += 1;
         }
-        if at >= end {
-            return;
-        }
-        sleep((at - now).max(PACER_QUANTUM));
     }
 }
 
@@ -687,51 +860,92 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pacer_hands_out_times_in_order() {
+    fn schedule_releases_send_times_once_they_come() {
         let started = Instant::now();
         let interval = Duration::from_micros(50);
-        let run = Duration::from_millis(50);
-        let mut handed = Vec::new();
-        let mut sleeps = Vec::new();
-        pace(
-            started,
-            started + run,
-            interval,
-            |at| {
-                handed.push((at, Instant::now()));
-                true
-            },
-            |pause| {
-                sleeps.push(pause);
-                std::thread::sleep(pause);
-            },
-        );
+        let mut schedule =
+            Schedule::new(started, started + Duration::from_millis(1), 20_000.0).unwrap();
+        let mut backlog = VecDeque::new();
 
-        assert_eq!(handed.len(), 1_000, "one send time every 50 µs for 50 ms");
-        for (k, (at, released)) in handed.iter().enumerate() {
-            assert_eq!(*at, started + interval * k as u32, "send time {k}");
-            assert!(released >= at, "send time {k} was handed out early");
+        schedule.release(
+            started + interval * 3 + Duration::from_micros(10),
+            &mut backlog,
+        );
+        let expected: Vec<Instant> = (0..4).map(|k| started + interval * k).collect();
+        assert_eq!(Vec::from(backlog.clone()), expected);
+        assert_eq!(schedule.upcoming(), Some(started + interval * 4));
+
+        // Nothing new has come: nothing is released twice.
+        schedule.release(
+            started + interval * 3 + Duration::from_micros(20),
+            &mut backlog,
+        );
+        assert_eq!(backlog.len(), 4);
+
+        // Long after the end, only the times before the end come out.
+        schedule.release(started + Duration::from_secs(1), &mut backlog);
+        assert_eq!(backlog.len(), 20, "one send time every 50 µs for 1 ms");
+        assert_eq!(backlog.back(), Some(&(started + interval * 19)));
+        assert_eq!(schedule.upcoming(), None);
+    }
+
+    /// Serves one response on each connection, then closes it, as a
+    /// server that restarts between requests would.
+    fn serve_once_per_connection(listener: std::net::TcpListener) {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 2048];
+            if stream.read(&mut request).is_err() {
+                continue;
+            }
+            let body = r#"{"decision":"deny","reason":"not_assigned"}"#;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
         }
-        // Each sleep lasts at least the quantum, so 50 ms has room for at
-        // most 500 of them, half the number of send times.
-        assert!(sleeps.iter().all(|pause| *pause >= PACER_QUANTUM));
-        assert!(sleeps.len() <= 500, "{} sleeps", sleeps.len());
+    }
+
+    #[tokio::test]
+    async fn generator_reopens_closed_connections() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || serve_once_per_connection(listener));
+
+        let mix = Mix {
+            other_door_percent: 100,
+            unknown_percent: 0,
+        };
+        let fixture = Arc::new(crate::decisions::floor::fixture(2, 5));
+        let mut generator = Generator::connect(address, fixture, mix, 2, 3)
+            .await
+            .unwrap();
+        let run = generator
+            .run(Duration::from_millis(200), None)
+            .await
+            .unwrap();
+
+        let tally = &run.tally;
+        assert_eq!(tally.unexpected, 0, "{:?}", run.problems);
+        assert!(tally.denied_total() > 2, "{tally:?}");
+        assert!(tally.failed > 0, "{tally:?}");
+        assert!(
+            run.problems
+                .iter()
+                .any(|problem| problem.contains("closed the connection")),
+            "{:?}",
+            run.problems
+        );
+        assert_eq!(generator.connections.len(), 2, "both connections reopened");
     }
 
     #[test]
-    fn pacer_stops_without_receiver() {
-        let started = Instant::now();
-        let mut handed = 0;
-        pace(
-            started,
-            started + Duration::from_secs(60),
-            Duration::from_micros(50),
-            |_| {
-                handed += 1;
-                handed < 3
-            },
-            std::thread::sleep,
-        );
-        assert_eq!(handed, 3);
+    fn schedule_rejects_a_rate_that_is_not_positive() {
+        let now = Instant::now();
+        for rate in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let error = Schedule::new(now, now, rate).err().expect("rejected");
+            assert!(error.to_string().contains("positive"), "{rate}: {error}");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod floor;
 pub mod load;
 pub mod process;
 pub mod setup;
+pub mod wire;
 
 use serde::{Deserialize, Serialize};
 
