@@ -245,6 +245,37 @@ fn healthcheck_fails_without_a_server() {
         .output()
         .unwrap();
     assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let target = format!("not ready: http://127.0.0.1:{port}/readyz");
+    assert!(stderr.contains(&target), "{stderr}");
+}
+
+#[test]
+fn healthcheck_reports_unready_status() {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let read = stream.read(&mut request).unwrap();
+        stream
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request[..read]).into_owned()
+    });
+
+    let output = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["healthcheck", "--url", &format!("http://{address}/")])
+        .output()
+        .unwrap();
+    let request = server.join().unwrap();
+
+    assert!(request.starts_with("GET /readyz "), "{request}");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("503"), "{stderr}");
 }
 
 #[test]
