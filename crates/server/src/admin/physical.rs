@@ -168,6 +168,9 @@ async fn list_lockers(
     };
     let tenant = state.store.tenant(&auth.tenant.id);
     let mut lockers = tenant.list_lockers(&filter).await?;
+    if lockers.is_empty() {
+        check_filter_places(&tenant, &filter).await?;
+    }
     lockers.sort_by(|a, b| a.id.door_order(&b.id));
     let start = match params.get("after") {
         None => 0,
@@ -183,6 +186,32 @@ async fn list_lockers(
     };
     let end = limit.map_or(lockers.len(), |limit| (start + limit).min(lockers.len()));
     Ok(Json(lockers.drain(start..end).collect()))
+}
+
+/// Returns 404 for a bank or zone filter that names no bank or zone, so a
+/// mistyped id is not taken for an empty bank. Runs only when nothing
+/// matched, which keeps the lookups off the usual path.
+async fn check_filter_places(
+    tenant: &lockgate_store::TenantStore,
+    filter: &LockerFilter,
+) -> Result<(), ApiFailure> {
+    if let Some(bank) = &filter.bank {
+        let banks = tenant.list_banks(None).await?;
+        if !banks.iter().any(|known| known.id.as_str() == bank) {
+            return Err(ApiFailure::not_found(format!(
+                "bank={bank:?} not found; list the banks with GET /admin/v1/tenants/{{tenant}}/banks"
+            )));
+        }
+    }
+    if let Some(zone) = &filter.zone {
+        let zones = tenant.list_zones(None).await?;
+        if !zones.iter().any(|known| known.id.as_str() == zone) {
+            return Err(ApiFailure::not_found(format!(
+                "zone={zone:?} not found; list the zones with GET /admin/v1/tenants/{{tenant}}/zones"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_limit(text: &str) -> Result<usize, ApiFailure> {

@@ -423,6 +423,25 @@ async fn lockers_list_in_door_order_by_page() {
 }
 
 #[tokio::test]
+async fn lockers_filter_names_unknown_place() {
+    let access = AccessApp::spawn().await;
+    create_ward(&access).await;
+
+    let (status, body) = access.admin(Method::GET, "/lockers?bank=w3-z", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("w3-z"), "{body}");
+    let (status, body) = access.admin(Method::GET, "/lockers?zone=w9", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("w9"), "{body}");
+
+    // A known bank with no match is an empty list, not an error.
+    let none = get_ok(&access, "/lockers?bank=w3-a&state=clear_out").await;
+    assert!(ids(&none).is_empty(), "{none}");
+    let both = get_ok(&access, "/lockers?zone=w3").await;
+    assert_eq!(ids(&both), ["w3-a-1", "w3-a-2"]);
+}
+
+#[tokio::test]
 async fn delete_removes_locker() {
     let access = AccessApp::spawn().await;
     create_ward(&access).await;
