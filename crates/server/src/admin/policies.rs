@@ -185,12 +185,28 @@ pub(crate) async fn preview(
 }
 
 fn parse(id: &str, value: &Value) -> Result<PolicyDocument, ApiFailure> {
-    let document: PolicyDocument = serde_json::from_value(value.clone())
-        .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?;
+    let document: PolicyDocument = serde_path_to_error::deserialize(value.clone())
+        .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {}", field_error(&e))))?;
     document
         .to_policy(&PolicyId::new(id), 1)
         .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?;
     Ok(document)
+}
+
+/// Formats a policy parse error with the failing field's path, writing
+/// "a whole number" where serde names a Rust integer type such as `u32`.
+fn field_error(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let mut message = error.inner().to_string();
+    for integer in ["u8", "u16", "u32", "u64", "usize"] {
+        message = message.replace(
+            &format!("expected {integer}"),
+            "expected a whole number of 0 or more",
+        );
+    }
+    match error.path().to_string().as_str() {
+        "." => message,
+        path => format!("{path}: {message}"),
+    }
 }
 
 /// Policy ids appear in URLs and audit records, so they are kept plain.

@@ -14,6 +14,29 @@ fn ward_policy(kinds: &[&str]) -> Value {
 }
 
 #[tokio::test]
+async fn policy_type_error_names_field() {
+    let hospital = Hospital::open().await;
+    let mut policy = ward_policy(&["personal"]);
+    policy["quota"] = json!("one");
+    let (status, body) = hospital
+        .access
+        .admin(Method::PUT, "/policies/p2", Some(json!({"policy": policy})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body.to_string();
+    assert!(message.contains("quota: invalid type"), "{message}");
+    assert!(message.contains("whole number"), "{message}");
+    assert!(!message.contains("u32"), "{message}");
+
+    let (status, body) = hospital.access.admin(Method::GET, "/policies", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !body.to_string().contains("\"p2\""),
+        "nothing saved: {body}"
+    );
+}
+
+#[tokio::test]
 async fn stale_policy_save_conflicts() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
