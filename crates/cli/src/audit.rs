@@ -72,7 +72,7 @@ pub enum ExportFormat {
 }
 
 pub async fn audit(ctx: Context, command: AuditCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let code = match command {
         AuditCommand::Verify {
             tenant,

@@ -30,7 +30,7 @@ pub async fn break_glass(ctx: Context, command: BreakGlassCommand) -> Result<Exi
         username,
         json,
     } = command;
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let tenant_record = ctx.tenant(&store, &tenant).await?;
     let created = lockgate_server::create_break_glass(&store, &tenant_record, &username)
         .await

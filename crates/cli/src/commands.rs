@@ -35,6 +35,24 @@ impl Context {
         })
     }
 
+    /// Opens a database that must already exist. Only `serve`, `tenant
+    /// create` and the demo create one. Any other command run outside the
+    /// server's data directory would otherwise leave an empty database
+    /// behind and then report a missing tenant.
+    pub(crate) async fn existing_store(&self) -> Result<Store> {
+        if self.config.database.url.is_none() {
+            let path = self.data_dir.join("lockgate.db");
+            if !path.exists() {
+                anyhow::bail!(
+                    "no Lockgate database at {}; pass --data-dir (or --config) to point at \
+                     the server's data, or create a tenant first with `lockgate tenant create`",
+                    path.display()
+                );
+            }
+        }
+        self.store().await
+    }
+
     pub(crate) async fn tenant(&self, store: &Store, slug: &str) -> Result<Tenant> {
         store.tenant_by_slug(slug).await?.with_context(|| {
             format!("tenant {slug:?} not found; list tenants with `lockgate tenant list`")
@@ -147,7 +165,10 @@ pub enum TenantCommand {
 }
 
 pub async fn tenant(ctx: Context, command: TenantCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = match &command {
+        TenantCommand::Create { .. } => ctx.store().await?,
+        _ => ctx.existing_store().await?,
+    };
     match command {
         TenantCommand::Create { slug, json } => {
             let slug = Slug::parse(&slug)?;
@@ -270,7 +291,7 @@ async fn revoke_of_kind(
 }
 
 pub async fn scim_token(ctx: Context, command: ScimTokenCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     match command {
         ScimTokenCommand::Create { tenant, json } => {
             let t = ctx.tenant(&store, &tenant).await?;
@@ -334,7 +355,7 @@ pub enum AdminTokenCommand {
 }
 
 pub async fn admin_token(ctx: Context, command: AdminTokenCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let kind = CredentialKind::AdminToken;
     match command {
         AdminTokenCommand::Create { tenant, json } => {
@@ -385,7 +406,7 @@ pub enum DeviceTokenCommand {
 }
 
 pub async fn device_token(ctx: Context, command: DeviceTokenCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let kind = CredentialKind::DeviceToken;
     match command {
         DeviceTokenCommand::Create { tenant, bank, json } => {
@@ -393,8 +414,17 @@ pub async fn device_token(ctx: Context, command: DeviceTokenCommand) -> Result<E
                 anyhow::bail!("--bank is empty. Give the id of the locker bank.");
             }
             let tenant_record = ctx.tenant(&store, &tenant).await?;
-            // NOTE: the bank id is stored as given, without checking that the
-            // bank exists, because the store has no bank lookup yet.
+            // A token may be issued before its bank is imported, as setup
+            // scripts do, so a missing bank is a warning: the token opens
+            // nothing until a bank with this id exists.
+            let banks = store.tenant(&tenant_record.id).list_banks(None).await?;
+            if !banks.iter().any(|known| known.id.as_str() == bank) {
+                eprintln!(
+                    "warning: bank {bank:?} not found in tenant {tenant:?}; the token works \
+                     once a bank with this id exists. Check the id with \
+                     GET /admin/v1/tenants/{tenant}/banks"
+                );
+            }
             let (info, secret) = store.create_device_token(&tenant_record.id, &bank).await?;
             let token = secret.expose();
             let fields = json!({"device_token": token, "id": info.id});
@@ -433,7 +463,7 @@ pub enum OAuthClientCommand {
 }
 
 pub async fn oauth_client(ctx: Context, command: OAuthClientCommand) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     match command {
         OAuthClientCommand::Create { tenant, json } => {
             let t = ctx.tenant(&store, &tenant).await?;
@@ -484,7 +514,7 @@ pub struct LogArgs {
 }
 
 pub async fn provisioning_log(ctx: Context, args: LogArgs) -> Result<ExitCode> {
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let tenant = ctx.tenant(&store, &args.tenant).await?;
     let query = LogQuery {
         failures_only: args.failures,

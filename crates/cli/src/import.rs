@@ -90,7 +90,7 @@ pub async fn import(ctx: Context, args: ImportArgs) -> Result<ExitCode> {
             .into_import(),
     };
 
-    let store = ctx.store().await?;
+    let store = ctx.existing_store().await?;
     let tenant = ctx.tenant(&store, &args.tenant).await?;
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),

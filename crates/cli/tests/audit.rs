@@ -337,6 +337,11 @@ fn admin_and_device_tokens_list_and_revoke() {
         ],
     );
     assert!(device.status.success(), "{device:?}");
+    let warning = String::from_utf8_lossy(&device.stderr);
+    assert!(
+        warning.contains("bank \"bank-a\" not found"),
+        "a token for a bank not yet imported is issued with a warning: {warning}"
+    );
     let device: Value = serde_json::from_str(&stdout(&device)).unwrap();
     assert!(device["device_token"].as_str().unwrap().starts_with("lgd_"));
 

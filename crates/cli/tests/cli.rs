@@ -311,3 +311,32 @@ fn revoke_of_unknown_token_names_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reading_commands_need_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("not-the-server-data");
+    for args in [
+        &["audit", "export", "depot"][..],
+        &["tenant", "list"][..],
+        &["device-token", "list", "depot"][..],
+    ] {
+        let output = lockgate(&data_dir, args);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no Lockgate database at"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--data-dir"), "{args:?}: {stderr}");
+        assert!(
+            !data_dir.join("lockgate.db").exists(),
+            "{args:?} created a database"
+        );
+    }
+
+    let created = lockgate(&data_dir, &["tenant", "create", "depot"]);
+    assert!(created.status.success(), "{created:?}");
+    let listed = lockgate(&data_dir, &["tenant", "list"]);
+    assert!(stdout(&listed).contains("depot"), "{listed:?}");
+}
