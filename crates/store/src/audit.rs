@@ -29,6 +29,19 @@ pub struct AuditDraft {
     pub detail: Value,
 }
 
+impl AuditDraft {
+    /// Returns the source of a change an administrator made: `cli` for the
+    /// command line, whose actor is the admin `cli`, else `admin`. Other
+    /// actors carry their own source, so they get none here.
+    pub fn admin_source(actor: &Actor) -> Option<String> {
+        match actor {
+            Actor::Admin(id) if id == "cli" => Some("cli".to_string()),
+            Actor::Admin(_) => Some("admin".to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// The outcome of checking a tenant's whole audit chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditVerification {

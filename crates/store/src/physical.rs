@@ -600,7 +600,7 @@ impl TenantStore {
         let mut draft = |action: &str, subject: &str, detail: Value| {
             drafts.push(AuditDraft {
                 actor: actor.clone(),
-                source: None,
+                source: AuditDraft::admin_source(actor),
                 action: action.to_string(),
                 subject: subject.to_string(),
                 detail,
@@ -935,7 +935,7 @@ impl TenantStore {
         }
         let draft = AuditDraft {
             actor: actor.clone(),
-            source: None,
+            source: AuditDraft::admin_source(actor),
             action: plan.action.to_string(),
             subject: id.to_string(),
             detail,
@@ -993,7 +993,7 @@ impl TenantStore {
         }
         let draft = AuditDraft {
             actor: actor.clone(),
-            source: None,
+            source: AuditDraft::admin_source(actor),
             action: "locker_deleted".into(),
             subject: id.to_string(),
             detail: json!({"bank": current.bank, "door": current.door, "state": current.state}),

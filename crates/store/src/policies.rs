@@ -169,8 +169,8 @@ impl TenantStore {
             "policy_changed"
         };
         let draft = AuditDraft {
+            source: AuditDraft::admin_source(&change.actor),
             actor: change.actor,
-            source: None,
             action: action.to_string(),
             subject: policy.id.clone(),
             detail: json!({"version": policy.version, "document": policy.document}),

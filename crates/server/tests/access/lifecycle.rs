@@ -82,6 +82,13 @@ async fn joiner_badge_opens_assigned_locker() {
     assert!(source.starts_with("scim:"), "{created}");
     let assigned = find("assignment_created");
     assert_eq!(assigned["actor"]["type"], "system", "{assigned}");
+    // Changes made through the admin API carry the same source whichever
+    // route made them.
+    for action in ["policy_created", "bank_created", "settings_changed"] {
+        let record = find(action);
+        assert_eq!(record["actor"]["type"], "admin", "{record}");
+        assert_eq!(record["source"], "admin", "{record}");
+    }
 }
 
 /// Returns the two bodies Entra sends to disable a user: its default dialect and
