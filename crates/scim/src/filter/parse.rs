@@ -18,13 +18,32 @@ use crate::schema::{
 /// Parses and resolves a `filter` query parameter.
 pub fn parse_filter(kind: ResourceKind, text: &str) -> Result<Filter, ScimError> {
     let rewritten = rewrite_trailing_sub_attributes(text)?;
-    let parsed: ast::Filter = rewritten.parse().map_err(|e| {
+    let parsed = rewritten.parse::<ast::Filter>().map_err(|e| {
+        // The grammar's own message for a missing value lists the very
+        // operator it rejects among those it expects, so that case gets
+        // a message of its own.
+        let problem = match trailing_operator(text) {
+            Some(op) => format!("the operator \"{op}\" at the end has no value"),
+            None => e.to_string(),
+        };
         ScimError::invalid_filter(format!(
-            "filter {text:?} is not valid RFC 7644 filter syntax ({e}); \
+            "filter {text:?} is not valid RFC 7644 filter syntax ({problem}); \
              write it like userName eq \"mira@example.com\""
         ))
     })?;
     resolve(kind, &parsed)
+}
+
+/// Returns the comparison operator that ends `text`, as in `userName eq`.
+fn trailing_operator(text: &str) -> Option<&str> {
+    const OPERATORS: [&str; 9] = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
+    let mut words = text.split_whitespace().rev();
+    let last = words.next()?;
+    words.next()?;
+    OPERATORS
+        .iter()
+        .any(|op| op.eq_ignore_ascii_case(last))
+        .then_some(last)
 }
 
 /// Resolves the filter inside a PATCH value path such as `emails[type eq "work"]`
@@ -508,6 +527,21 @@ mod tests {
         assert!(
             matches!(f, Filter::Compare(a, CompareOp::Co, _) if a.sub.as_deref() == Some("value"))
         );
+    }
+
+    #[test]
+    fn missing_value_is_named() {
+        let err = parse_filter(ResourceKind::User, "userName EQ").unwrap_err();
+        let detail = err.detail;
+        assert!(
+            detail.contains("the operator \"EQ\" at the end has no value"),
+            "{detail}"
+        );
+        assert!(!detail.contains("Expected one of"), "{detail}");
+
+        // A filter that ends in a value keeps the grammar's message.
+        let err = parse_filter(ResourceKind::User, "userName xx \"eq\"").unwrap_err();
+        assert!(!err.detail.contains("has no value"), "{err:?}");
     }
 
     #[test]
