@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use super::{AdminAuth, ApiJson, Helpdesk, TenantAdmin};
 use crate::AppState;
-use crate::access::preview::PreviewReport;
 use crate::error::ApiFailure;
 
 type TenantAndId = Path<(String, String)>;
@@ -161,27 +160,34 @@ pub(crate) struct PreviewRequest {
     policy: Option<Value>,
 }
 
-/// `POST /policies/{id}/preview`: what saving would change; writes nothing.
+/// `POST /policies/{id}/preview`: what saving would change, with the
+/// warnings the save would return; writes nothing.
 pub(crate) async fn preview(
     State(state): State<AppState>,
     auth: AdminAuth<TenantAdmin>,
     Path((_, id)): TenantAndId,
     ApiJson(request): ApiJson<PreviewRequest>,
-) -> Result<Json<PreviewReport>, ApiFailure> {
+) -> Result<Json<Value>, ApiFailure> {
     check_id(&id)?;
+    let mut warnings = Vec::new();
     let proposed = match &request.policy {
-        Some(value) => Some(
-            parse(&id, value)?
+        Some(value) => {
+            let document = parse(&id, value)?;
+            warnings = coverage_warnings(&state, &auth.tenant.id, &document).await?;
+            let policy = document
                 .to_policy(&PolicyId::new(&id), u32::MAX)
-                .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?,
-        ),
+                .map_err(|e| ApiFailure::bad_request(format!("policy \"{id}\": {e}")))?;
+            Some(policy)
+        }
         None => None,
     };
     let report = state
         .access
         .preview(&auth.tenant.id, &PolicyId::new(&id), proposed)
         .await?;
-    Ok(Json(report))
+    let mut body = serde_json::to_value(&report).expect("preview reports serialize");
+    body["warnings"] = serde_json::json!(warnings);
+    Ok(Json(body))
 }
 
 fn parse(id: &str, value: &Value) -> Result<PolicyDocument, ApiFailure> {

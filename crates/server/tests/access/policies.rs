@@ -37,6 +37,41 @@ async fn policy_type_error_names_field() {
 }
 
 #[tokio::test]
+async fn preview_warns_like_save() {
+    let hospital = Hospital::open().await;
+    let policy = json!({"policy": ward_policy_on("ward-z")});
+
+    let (status, report) = hospital
+        .access
+        .admin(Method::POST, "/policies/p3/preview", Some(policy.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("ward-z"), "{report}");
+
+    let (status, saved) = hospital
+        .access
+        .admin(Method::PUT, "/policies/p3", Some(policy))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["warnings"], report["warnings"], "{saved}");
+
+    // Previewing a retirement proposes no document, so nothing to warn of.
+    let (status, report) = hospital
+        .access
+        .admin(Method::POST, "/policies/p3/preview", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["warnings"], json!([]), "{report}");
+}
+
+fn ward_policy_on(bank: &str) -> Value {
+    let mut policy = ward_policy(&["personal"]);
+    policy["what"]["banks"] = json!([bank]);
+    policy
+}
+
+#[tokio::test]
 async fn stale_policy_save_conflicts() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
