@@ -2,9 +2,9 @@
 //! straight into a buffer, and a response read back with `httparse`.
 //!
 //! The generator shares the server's two cores, so every microsecond it
-//! spends per request is taken from the server. hyper's client costs a
-//! task switch and a channel per request; this module does only what a
-//! keep-alive exchange of small JSON bodies needs. It expects what Lockgate
+//! spends per request is taken from the server. hyper's client needs a
+//! task per connection and a channel between them; this module does only
+//! what a keep-alive exchange of small JSON bodies needs. It expects what Lockgate
 //! and the stand-in send: a `Content-Length` on every response. A
 //! chunked response is reported as an error, not guessed at.
 
@@ -42,6 +42,9 @@ pub struct Response {
     pub body: std::ops::Range<usize>,
     /// Bytes of the buffer the response took, head and body.
     pub length: usize,
+    /// The server sent `Connection: close`, so it closes the connection
+    /// after this response.
+    pub close: bool,
 }
 
 /// Reads one response from the front of `buffer`. Returns `None` while
@@ -49,16 +52,23 @@ pub struct Response {
 pub fn parse_response(buffer: &[u8]) -> anyhow::Result<Option<Response>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
-    let head = match response
-        .parse(buffer)
-        .context("the server sent a response that is not HTTP/1.1")?
-    {
+    let head = match response.parse(buffer).with_context(|| {
+        format!(
+            "the server sent a response head that could not be read (at most {MAX_HEADERS} headers)"
+        )
+    })? {
         httparse::Status::Complete(head) => head,
         httparse::Status::Partial => return Ok(None),
     };
     let status = response.code.context("a response without a status code")?;
     let mut content_length = None;
+    let mut close = false;
     for header in response.headers.iter() {
+        if header.name.eq_ignore_ascii_case("connection") {
+            close |= String::from_utf8_lossy(header.value)
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case("close"));
+        }
         if header.name.eq_ignore_ascii_case("transfer-encoding") {
             bail!("a response with Transfer-Encoding, which the load generator does not read");
         }
@@ -86,6 +96,7 @@ pub fn parse_response(buffer: &[u8]) -> anyhow::Result<Option<Response>> {
         status,
         body: head..length,
         length,
+        close,
     }))
 }
 
@@ -123,6 +134,13 @@ mod tests {
         assert_eq!(response.status, 200);
         assert_eq!(&full[response.body.clone()], b"hello");
         assert_eq!(response.length, full.len());
+        assert!(!response.close);
+
+        let closing =
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n";
+        let response = parse_response(closing).unwrap().unwrap();
+        assert_eq!(response.status, 503);
+        assert!(response.close);
     }
 
     #[test]
