@@ -64,6 +64,24 @@ fn import_hospital_example() {
     assert_eq!(text(&output.stderr), "");
     assert_eq!(counts(dir.path()), (1, 60));
 
+    // The import's records name the command line as their source.
+    let export = lockgate(dir.path(), &["audit", "export", "st-marys"]);
+    assert!(export.status.success(), "{export:?}");
+    let records: Vec<serde_json::Value> = text(&export.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let created: Vec<_> = records
+        .iter()
+        .filter(|record| record["action"] == "locker_created")
+        .collect();
+    assert_eq!(created.len(), 60, "{records:?}");
+    for record in created {
+        assert_eq!(record["source"], "cli", "{record}");
+        let actor = record["actor"]["id"].as_str().unwrap_or_default();
+        assert!(actor.starts_with("cli:"), "{record}");
+    }
+
     let again = lockgate(dir.path(), &["import", "st-marys", example]);
     assert!(!again.status.success(), "{again:?}");
     let stderr = text(&again.stderr);

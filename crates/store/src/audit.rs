@@ -31,11 +31,12 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// Returns the source of a change an administrator made: `cli` for the
-    /// command line, whose actor is the admin `cli`, else `admin`. Other
-    /// actors carry their own source, so they get none here.
+    /// command line, whose actor is the admin `cli` or `cli:<OS user>`,
+    /// else `admin`. Other actors carry their own source, so they get none
+    /// here.
     pub fn admin_source(actor: &Actor) -> Option<String> {
         match actor {
-            Actor::Admin(id) if id == "cli" => Some("cli".to_string()),
+            Actor::Admin(id) if id == "cli" || id.starts_with("cli:") => Some("cli".to_string()),
             Actor::Admin(_) => Some("admin".to_string()),
             _ => None,
         }
