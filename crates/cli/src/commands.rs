@@ -35,17 +35,19 @@ impl Context {
         })
     }
 
-    /// Opens a database that must already exist. Only `serve`, `tenant
-    /// create` and the demo create one. Any other command run outside the
-    /// server's data directory would otherwise leave an empty database
-    /// behind and then report a missing tenant.
+    /// Opens a database that must already exist at the default path under
+    /// `--data-dir`. Only `serve`, `tenant create` and the demo create one
+    /// there. Any other command run outside the server's data directory
+    /// would otherwise leave an empty database behind and then report a
+    /// missing tenant. An explicit database URL is opened as given.
     pub(crate) async fn existing_store(&self) -> Result<Store> {
         if self.config.database.url.is_none() {
             let path = self.data_dir.join("lockgate.db");
             if !path.exists() {
                 anyhow::bail!(
-                    "no Lockgate database at {}; pass --data-dir (or --config) to point at \
-                     the server's data, or create a tenant first with `lockgate tenant create`",
+                    "no Lockgate database at {}; pass --data-dir, --database-url or --config \
+                     to point at the server's data, or create a tenant first with \
+                     `lockgate tenant create`",
                     path.display()
                 );
             }

@@ -22,9 +22,12 @@ pub fn parse_filter(kind: ResourceKind, text: &str) -> Result<Filter, ScimError>
         // The grammar's own message for a missing value lists the very
         // operator it rejects among those it expects, so that case gets
         // a message of its own.
+        let grammar = e.to_string();
         let problem = match trailing_operator(text) {
-            Some(op) => format!("the operator \"{op}\" at the end has no value"),
-            None => e.to_string(),
+            Some(op) if grammar.contains(&format!("token `{op}`")) => {
+                format!("the operator \"{op}\" at the end has no value")
+            }
+            _ => grammar,
         };
         ScimError::invalid_filter(format!(
             "filter {text:?} is not valid RFC 7644 filter syntax ({problem}); \
@@ -539,9 +542,13 @@ mod tests {
         );
         assert!(!detail.contains("Expected one of"), "{detail}");
 
-        // A filter that ends in a value keeps the grammar's message.
-        let err = parse_filter(ResourceKind::User, "userName xx \"eq\"").unwrap_err();
-        assert!(!err.detail.contains("has no value"), "{err:?}");
+        // A filter that ends in a value keeps the grammar's message, and so
+        // does one whose first error comes before a trailing operator.
+        for text in ["userName xx \"eq\"", "userName xx \"a\" and title eq"] {
+            let err = parse_filter(ResourceKind::User, text).unwrap_err();
+            assert!(!err.detail.contains("has no value"), "{text}: {err:?}");
+            assert!(err.detail.contains("`xx`"), "{text}: {err:?}");
+        }
     }
 
     #[test]

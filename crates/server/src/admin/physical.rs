@@ -169,7 +169,7 @@ async fn list_lockers(
     let tenant = state.store.tenant(&auth.tenant.id);
     let mut lockers = tenant.list_lockers(&filter).await?;
     if lockers.is_empty() {
-        check_filter_places(&tenant, &filter).await?;
+        check_filter_places(&tenant, auth.tenant.slug.as_str(), &filter).await?;
     }
     lockers.sort_by(|a, b| a.id.door_order(&b.id));
     let start = match params.get("after") {
@@ -193,13 +193,14 @@ async fn list_lockers(
 /// matched, which keeps the lookups off the usual path.
 async fn check_filter_places(
     tenant: &lockgate_store::TenantStore,
+    slug: &str,
     filter: &LockerFilter,
 ) -> Result<(), ApiFailure> {
     if let Some(bank) = &filter.bank {
         let banks = tenant.list_banks(None).await?;
         if !banks.iter().any(|known| known.id.as_str() == bank) {
             return Err(ApiFailure::not_found(format!(
-                "bank={bank:?} not found; list the banks with GET /admin/v1/tenants/{{tenant}}/banks"
+                "bank={bank:?} not found; list the banks with GET /admin/v1/tenants/{slug}/banks"
             )));
         }
     }
@@ -207,7 +208,7 @@ async fn check_filter_places(
         let zones = tenant.list_zones(None).await?;
         if !zones.iter().any(|known| known.id.as_str() == zone) {
             return Err(ApiFailure::not_found(format!(
-                "zone={zone:?} not found; list the zones with GET /admin/v1/tenants/{{tenant}}/zones"
+                "zone={zone:?} not found; list the zones with GET /admin/v1/tenants/{slug}/zones"
             )));
         }
     }

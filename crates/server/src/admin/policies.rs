@@ -200,13 +200,20 @@ fn parse(id: &str, value: &Value) -> Result<PolicyDocument, ApiFailure> {
 }
 
 /// Formats a policy parse error with the failing field's path, writing
-/// "a whole number" where serde names a Rust integer type such as `u32`.
+/// "a whole number from 0 to N" where serde names a Rust integer type such
+/// as `u32`.
 fn field_error(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let mut message = error.inner().to_string();
-    for integer in ["u8", "u16", "u32", "u64", "usize"] {
+    for (integer, max) in [
+        ("u8", u64::from(u8::MAX)),
+        ("u16", u64::from(u16::MAX)),
+        ("u32", u64::from(u32::MAX)),
+        ("u64", u64::MAX),
+        ("usize", u64::MAX),
+    ] {
         message = message.replace(
             &format!("expected {integer}"),
-            "expected a whole number of 0 or more",
+            &format!("expected a whole number from 0 to {max}"),
         );
     }
     match error.path().to_string().as_str() {

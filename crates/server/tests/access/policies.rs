@@ -28,6 +28,14 @@ async fn policy_type_error_names_field() {
     assert!(message.contains("whole number"), "{message}");
     assert!(!message.contains("u32"), "{message}");
 
+    policy["quota"] = json!(5_000_000_000u64);
+    let (status, body) = hospital
+        .access
+        .admin(Method::PUT, "/policies/p2", Some(json!({"policy": policy})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("from 0 to 4294967295"), "{body}");
+
     let (status, body) = hospital.access.admin(Method::GET, "/policies", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
