@@ -45,8 +45,8 @@ pub use locker_credentials::{BadgeRow, PinRow, user_token_hash};
 pub use physical::{
     Bank, BankEntry, BankRow, ImportError, ImportSummary, IndexedLocker, LockerEntry, LockerFilter,
     LockerRecord, LockerRow, NewBank, NewLocker, NewSite, NewZone, PhysicalDocument,
-    PhysicalImport, ProblemKind, RowProblem, RowRef, Site, SiteEntry, SiteRow, Zone, ZoneEntry,
-    ZoneRow,
+    PhysicalImport, Place, ProblemKind, RowProblem, RowRef, Site, SiteEntry, SiteRow, Zone,
+    ZoneEntry, ZoneRow,
 };
 pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};

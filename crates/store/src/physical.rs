@@ -8,12 +8,14 @@
 //! transaction, so it writes every row or none.
 
 mod document;
+mod rename;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
 pub use document::{BankEntry, LockerEntry, PhysicalDocument, SiteEntry, ZoneEntry};
+pub use rename::Place;
 
 use std::fmt;
 

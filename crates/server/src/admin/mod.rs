@@ -13,6 +13,7 @@ pub(crate) use people::set_pin;
 
 pub(crate) use auth::{AdminAuth, Auditor, FacilityManager, Helpdesk, TenantAdmin, bearer};
 mod physical;
+mod places;
 mod policies;
 mod provisioning_log;
 
@@ -41,6 +42,7 @@ pub(crate) fn router() -> Router<AppState> {
             axum::routing::get(audit::verify),
         )
         .merge(physical::router())
+        .merge(places::router())
         .merge(access_router())
 }
 

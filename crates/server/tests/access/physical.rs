@@ -111,6 +111,104 @@ async fn hierarchy_round_trip_postgres() {
     hierarchy_round_trip(&AccessApp::with(app).await).await;
 }
 
+async fn places_are_renamed(access: &AccessApp) {
+    create_ward(access).await;
+
+    let (status, bank) = access
+        .admin(
+            Method::PATCH,
+            "/banks/w3-a",
+            Some(json!({"name": " Staff room B "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bank}");
+    assert_eq!(bank["name"], "Staff room B", "{bank}");
+    assert_eq!(bank["zone"], "w3", "{bank}");
+    for (path, name) in [
+        ("/sites/main", "North campus"),
+        ("/zones/w3", "Ward 3 east"),
+    ] {
+        let (status, body) = access
+            .admin(Method::PATCH, path, Some(json!({"name": name})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["name"], name, "{path}: {body}");
+    }
+    assert_eq!(get_ok(access, "/banks").await[0]["name"], "Staff room B");
+    assert_eq!(get_ok(access, "/sites").await[0]["name"], "North campus");
+    // Lockers keep their bank, since only the name changed.
+    assert_eq!(
+        ids(&get_ok(access, "/lockers?bank=w3-a").await),
+        ["w3-a-1", "w3-a-2"]
+    );
+
+    // The same name again changes nothing and writes no record.
+    let (status, body) = access
+        .admin(
+            Method::PATCH,
+            "/banks/w3-a",
+            Some(json!({"name": "Staff room B"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let records = get_ok(access, "/audit?limit=1000").await;
+    let renames: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| {
+            record["action"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("_renamed")
+        })
+        .collect();
+    assert_eq!(renames.len(), 3, "{renames:?}");
+    let bank_renamed = renames
+        .iter()
+        .find(|record| record["action"] == "bank_renamed")
+        .unwrap();
+    assert_eq!(bank_renamed["subject"], "w3-a");
+    assert_eq!(bank_renamed["detail"]["from"], "Staff room A");
+    assert_eq!(bank_renamed["detail"]["to"], "Staff room B");
+    assert_eq!(bank_renamed["source"], "admin");
+
+    // Bad input is rejected and changes nothing.
+    let cases = [
+        ("/banks/w3-z", json!({"name": "X"}), StatusCode::NOT_FOUND),
+        ("/zones/w3", json!({"name": "  "}), StatusCode::BAD_REQUEST),
+        (
+            "/zones/w3",
+            json!({"name": "Ward\n3"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/sites/main",
+            json!({"name": "X", "id": "other"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, response) = access.admin(Method::PATCH, path, Some(body)).await;
+        assert_eq!(status, expected, "{path}: {response}");
+    }
+    assert_eq!(get_ok(access, "/zones").await[0]["name"], "Ward 3 east");
+    assert_eq!(get_ok(access, "/sites").await[0]["name"], "North campus");
+}
+
+#[tokio::test]
+async fn places_are_renamed_sqlite() {
+    places_are_renamed(&AccessApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn places_are_renamed_postgres() {
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    places_are_renamed(&AccessApp::with(app).await).await;
+}
+
 #[tokio::test]
 async fn duplicates_are_conflicts() {
     let access = AccessApp::spawn().await;

@@ -26,6 +26,30 @@ const IDS_PER_QUERY: usize = 500;
 const KINDS: &str = "personal, flex, shared or delivery";
 const SIZES: &str = "small, medium, large or extra_large";
 
+/// Returns what is wrong with `name` as the name of a site, zone or bank
+/// (`level`), or `None` when it may be stored.
+pub(super) fn name_problem(level: &str, id: &str, name: &str) -> Option<String> {
+    let trimmed = name.trim();
+    let length = trimmed.chars().count();
+    if trimmed.is_empty() {
+        Some(format!(
+            "{level} \"{id}\" has an empty name; give it a name"
+        ))
+    } else if length > MAX_NAME_CHARS {
+        Some(format!(
+            "the name of {level} \"{id}\" has {length} characters; \
+             shorten it to at most {MAX_NAME_CHARS}"
+        ))
+    } else if trimmed.chars().any(char::is_control) {
+        Some(format!(
+            "the name of {level} \"{id}\" contains a control character; \
+             remove line breaks and tabs"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The rows that already exist among those an import names.
 #[derive(Debug, Default)]
 pub(super) struct Existing {
@@ -142,32 +166,8 @@ impl<'a> Problems<'a> {
     }
 
     fn name(&mut self, at: &RowRef, level: &str, id: &str, name: &str) {
-        let trimmed = name.trim();
-        let length = trimmed.chars().count();
-        if trimmed.is_empty() {
-            self.push(
-                at,
-                ProblemKind::Invalid,
-                format!("{level} \"{id}\" has an empty name; give it a name"),
-            );
-        } else if length > MAX_NAME_CHARS {
-            self.push(
-                at,
-                ProblemKind::Invalid,
-                format!(
-                    "the name of {level} \"{id}\" has {length} characters; \
-                     shorten it to at most {MAX_NAME_CHARS}"
-                ),
-            );
-        } else if trimmed.chars().any(char::is_control) {
-            self.push(
-                at,
-                ProblemKind::Invalid,
-                format!(
-                    "the name of {level} \"{id}\" contains a control character; \
-                     remove line breaks and tabs"
-                ),
-            );
+        if let Some(message) = name_problem(level, id, name) {
+            self.push(at, ProblemKind::Invalid, message);
         }
     }
 
