@@ -196,9 +196,43 @@ async fn places_are_renamed(access: &AccessApp) {
     assert_eq!(get_ok(access, "/sites").await[0]["name"], "North campus");
 }
 
+/// Renames one bank ten times at once. Each audit record must start
+/// from the name the one before it left, whatever order they ran in.
+async fn parallel_renames_chain(access: &AccessApp) {
+    create_ward(access).await;
+    let renames = (0..10).map(|n| {
+        access.admin(
+            Method::PATCH,
+            "/banks/w3-a",
+            Some(json!({"name": format!("Room {n}")})),
+        )
+    });
+    for (status, body) in futures::future::join_all(renames).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let records = get_ok(access, "/audit?limit=1000").await;
+    let mut expected_from = "Staff room A".to_string();
+    let mut count = 0;
+    for record in records.as_array().unwrap() {
+        if record["action"] != "bank_renamed" {
+            continue;
+        }
+        assert_eq!(record["detail"]["from"], expected_from.as_str(), "{record}");
+        expected_from = record["detail"]["to"].as_str().unwrap().to_string();
+        count += 1;
+    }
+    assert_eq!(count, 10);
+    assert_eq!(
+        get_ok(access, "/banks").await[0]["name"],
+        expected_from.as_str()
+    );
+}
+
 #[tokio::test]
 async fn places_are_renamed_sqlite() {
     places_are_renamed(&AccessApp::spawn().await).await;
+    parallel_renames_chain(&AccessApp::spawn().await).await;
 }
 
 #[tokio::test]
@@ -207,6 +241,10 @@ async fn places_are_renamed_postgres() {
         return;
     };
     places_are_renamed(&AccessApp::with(app).await).await;
+    let Some(app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    parallel_renames_chain(&AccessApp::with(app).await).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::validate::name_problem;
 use crate::audit::{AuditDraft, append_in};
 use crate::batch::{Batch, text};
 use crate::write_tx::WriteTx;
-use crate::{StoreError, TenantStore};
+use crate::{Backend, StoreError, TenantStore};
 
 /// A level of the physical model above the lockers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +58,14 @@ impl TenantStore {
             .run_write(move || async move {
                 let mut tx = WriteTx::begin(&store).await?;
                 // Read inside the write transaction, so two renames at once
-                // record each other's names correctly.
+                // record each other's names correctly. SQLite runs write
+                // transactions one at a time; PostgreSQL needs the row lock.
+                let lock = match store.backend {
+                    Backend::Postgres => " FOR UPDATE",
+                    Backend::Sqlite => "",
+                };
                 let select = format!(
-                    "SELECT name FROM {} WHERE tenant_id = $1 AND id = $2",
+                    "SELECT name FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
                     place.table()
                 );
                 let Some(row) = tx
