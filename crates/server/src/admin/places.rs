@@ -3,7 +3,7 @@
 //! policies and device tokens refer to them.
 
 use axum::extract::{Path, State};
-use axum::routing::patch;
+use axum::routing::{MethodRouter, patch};
 use axum::{Json, Router};
 use lockgate_store::{Place, TenantStore};
 use serde::Deserialize;
@@ -15,9 +15,9 @@ use crate::error::ApiFailure;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/tenants/{tenant}/sites/{id}", patch(rename_site))
-        .route("/tenants/{tenant}/zones/{id}", patch(rename_zone))
-        .route("/tenants/{tenant}/banks/{id}", patch(rename_bank))
+        .route("/tenants/{tenant}/sites/{id}", rename_route(Place::Site))
+        .route("/tenants/{tenant}/zones/{id}", rename_route(Place::Zone))
+        .route("/tenants/{tenant}/banks/{id}", rename_route(Place::Bank))
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,36 +26,20 @@ struct Rename {
     name: String,
 }
 
-type TenantAndId = Path<(String, String)>;
-
-async fn rename_site(
-    State(state): State<AppState>,
-    auth: AdminAuth<FacilityManager>,
-    Path((_, id)): TenantAndId,
-    ApiJson(body): ApiJson<Rename>,
-) -> Result<Json<Value>, ApiFailure> {
-    rename(&state, auth, Place::Site, &id, &body.name).await
+/// Returns the `PATCH` route that renames a place of the given level.
+fn rename_route(place: Place) -> MethodRouter<AppState> {
+    patch(
+        move |State(state): State<AppState>,
+              auth: AdminAuth<FacilityManager>,
+              Path((_, id)): Path<(String, String)>,
+              ApiJson(body): ApiJson<Rename>| async move {
+            rename(&state, auth, place, &id, &body.name).await
+        },
+    )
 }
 
-async fn rename_zone(
-    State(state): State<AppState>,
-    auth: AdminAuth<FacilityManager>,
-    Path((_, id)): TenantAndId,
-    ApiJson(body): ApiJson<Rename>,
-) -> Result<Json<Value>, ApiFailure> {
-    rename(&state, auth, Place::Zone, &id, &body.name).await
-}
-
-async fn rename_bank(
-    State(state): State<AppState>,
-    auth: AdminAuth<FacilityManager>,
-    Path((_, id)): TenantAndId,
-    ApiJson(body): ApiJson<Rename>,
-) -> Result<Json<Value>, ApiFailure> {
-    rename(&state, auth, Place::Bank, &id, &body.name).await
-}
-
-/// Renames the place and returns it as its list route shows it.
+/// Renames the place and returns its stored record in the shape of its
+/// list route.
 async fn rename(
     state: &AppState,
     auth: AdminAuth<FacilityManager>,
