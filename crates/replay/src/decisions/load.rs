@@ -210,21 +210,6 @@ impl Tally {
     pub fn denied_total(&self) -> u64 {
         self.denied.values().sum()
     }
-
-    fn add(&mut self, other: &Tally) {
-        self.requests += other.requests;
-        self.own_door += other.own_door;
-        self.other_door += other.other_door;
-        self.unknown_badge += other.unknown_badge;
-        self.unknown_deferred += other.unknown_deferred;
-        self.allowed += other.allowed;
-        for (reason, count) in &other.denied {
-            *self.denied.entry(reason.clone()).or_insert(0) += count;
-        }
-        self.rate_limited += other.rate_limited;
-        self.failed += other.failed;
-        self.unexpected += other.unexpected;
-    }
 }
 
 /// Per-request latencies of one run by outcome, each sorted.
@@ -282,27 +267,6 @@ impl RunReport {
     pub fn decisions_per_second(&self) -> f64 {
         (self.tally.allowed + self.tally.denied_total()) as f64 / self.elapsed.as_secs_f64()
     }
-
-    fn absorb(&mut self, worker: Worker) {
-        self.tally.add(&worker.tally);
-        self.latencies.allowed.extend(worker.latencies.allowed);
-        self.latencies.denied.extend(worker.latencies.denied);
-        self.latencies
-            .rate_limited
-            .extend(worker.latencies.rate_limited);
-        self.schedule_lag.extend(worker.schedule_lag);
-        if self.per_second.len() < worker.per_second.len() {
-            self.per_second.resize(worker.per_second.len(), 0);
-        }
-        for (total, count) in self.per_second.iter_mut().zip(&worker.per_second) {
-            *total += count;
-        }
-        for problem in worker.problems {
-            if self.problems.len() < PROBLEMS_KEPT {
-                self.problems.push(problem);
-            }
-        }
-    }
 }
 
 /// Returns the `p`th percentile of sorted `latencies`, zero when empty.
@@ -317,17 +281,7 @@ struct Reply {
     reason: Option<String>,
 }
 
-/// The counts, latencies and problems of a run.
-#[derive(Default)]
-struct Worker {
-    tally: Tally,
-    latencies: Latencies,
-    problems: Vec<String>,
-    schedule_lag: Vec<Duration>,
-    per_second: Vec<u64>,
-}
-
-impl Worker {
+impl RunReport {
     fn count_second(&mut self, started: Instant) {
         let second = started.elapsed().as_secs() as usize;
         if self.per_second.len() <= second {
@@ -489,7 +443,7 @@ impl Generator {
                 .map(Some)
                 .collect(),
             rng: StdRng::seed_from_u64(self.rng.random()),
-            worker: Worker::default(),
+            report: RunReport::default(),
             idle: Vec::new(),
             in_flight: 0,
         };
@@ -598,7 +552,7 @@ struct Run {
     /// `None` for a connection that broke and could not be opened again.
     connections: Vec<Option<Connection>>,
     rng: StdRng,
-    worker: Worker,
+    report: RunReport,
     /// Connections with no request waiting, by index.
     idle: Vec<usize>,
     in_flight: usize,
@@ -634,7 +588,7 @@ impl Run {
             if self.in_flight == 0 && self.idle.is_empty() {
                 bail!(
                     "every connection to the server failed: {:?}",
-                    self.worker.problems
+                    self.report.problems
                 );
             }
             // A connection opened again after a failed send is idle while
@@ -658,11 +612,8 @@ impl Run {
             }
             self.check_stalls()?;
         }
-        let mut report = RunReport {
-            elapsed: started.elapsed(),
-            ..RunReport::default()
-        };
-        report.absorb(self.worker);
+        let mut report = self.report;
+        report.elapsed = started.elapsed();
         report.latencies.sort();
         report.schedule_lag.sort_unstable();
         Ok((self.connections.into_iter().flatten().collect(), report))
@@ -691,7 +642,7 @@ impl Run {
     fn send(&mut self, due: Option<Instant>) {
         let Some(index) = self.idle.pop() else { return };
         let pick = self.plan.pick(&mut self.rng);
-        let tally = &mut self.worker.tally;
+        let tally = &mut self.report.tally;
         tally.unknown_deferred += u64::from(pick.deferred_unknown);
         match pick.kind {
             Kind::OwnDoor => tally.own_door += 1,
@@ -708,7 +659,7 @@ impl Run {
 
         let sent = Instant::now();
         if let Some(due) = due {
-            self.worker
+            self.report
                 .schedule_lag
                 .push(sent.saturating_duration_since(due));
         }
@@ -782,16 +733,16 @@ impl Run {
         };
         let waiting = connection.waiting.take().expect("a request is in flight");
         let took = waiting.from.elapsed();
-        self.worker.count_second(started);
+        self.report.count_second(started);
         let body = &connection.input[response.body];
         match StatusCode::from_u16(response.status) {
             Ok(status) => self
-                .worker
+                .report
                 .record(&self.plan, &waiting.pick, status, body, took),
             Err(_) => {
-                self.worker.tally.requests += 1;
-                self.worker.tally.failed += 1;
-                self.worker
+                self.report.tally.requests += 1;
+                self.report.tally.failed += 1;
+                self.report
                     .problem(format!("status {} is not an HTTP status", response.status));
             }
         }
@@ -808,9 +759,9 @@ impl Run {
     /// Counts the request on a broken connection as failed and opens the
     /// connection again.
     fn fail(&mut self, index: usize, error: anyhow::Error) {
-        self.worker.tally.requests += 1;
-        self.worker.tally.failed += 1;
-        self.worker
+        self.report.tally.requests += 1;
+        self.report.tally.failed += 1;
+        self.report
             .problem(format!("POST {DECISIONS_PATH} failed: {error:#}"));
         self.in_flight -= 1;
         self.reopen(index);
@@ -825,7 +776,7 @@ impl Run {
                 self.idle.push(index);
             }
             Err(error) => {
-                self.worker
+                self.report
                     .problem(format!("reconnecting failed: {error:#}"));
                 self.connections[index] = None;
             }
