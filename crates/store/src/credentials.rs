@@ -22,9 +22,10 @@ use crate::{Store, StoreError};
 /// makes these changes (tests and the demo call the store directly): it
 /// runs on the server's host with access to its database.
 fn cli_audit(action: &str, credential_id: &str, detail: serde_json::Value) -> AuditDraft {
+    let actor = Actor::Admin("cli".to_string());
     AuditDraft {
-        actor: Actor::Admin("cli".to_string()),
-        source: Some("cli".to_string()),
+        source: AuditDraft::admin_source(&actor),
+        actor,
         action: action.to_string(),
         subject: credential_id.to_string(),
         detail,

@@ -131,7 +131,7 @@ pub(crate) async fn save_settings(
     let before = state.store.tenant_settings(&auth.tenant.id).await?;
     let audit = AuditDraft {
         actor: auth.actor.clone(),
-        source: Some("admin".to_string()),
+        source: AuditDraft::admin_source(&auth.actor),
         action: "settings_changed".to_string(),
         subject: auth.tenant.slug.to_string(),
         detail: json!({"before": before, "after": value}),

@@ -58,7 +58,7 @@ pub(crate) async fn known_user(
 fn audit(auth: &AdminAuth<Helpdesk>, action: &str, subject: &str, detail: Value) -> AuditDraft {
     AuditDraft {
         actor: auth.actor.clone(),
-        source: Some("admin".to_string()),
+        source: AuditDraft::admin_source(&auth.actor),
         action: action.to_string(),
         subject: subject.to_string(),
         detail,

@@ -78,9 +78,10 @@ pub async fn create_break_glass(
         .create_break_glass(&tenant.id, username, &hash, &totp_base32)
         .await
         .map_err(|e| e.to_string())?;
+    let actor = Actor::Admin("cli".to_string());
     let audit = AuditDraft {
-        actor: Actor::Admin("cli".to_string()),
-        source: Some("cli".to_string()),
+        source: AuditDraft::admin_source(&actor),
+        actor,
         action: "break_glass_created".to_string(),
         subject: format!("break-glass:{username}"),
         detail: json!({}),
