@@ -43,6 +43,14 @@ async fn new_doctor(hospital: &Hospital, doctors: &str) -> (String, String) {
     (doctor, token)
 }
 
+/// Creates flex lockers `flex-b-1` to `flex-b-{count}` in bank `flex-b`.
+async fn create_flex_b_lockers(access: &AccessApp, count: usize) {
+    for door in 1..=count {
+        let id = format!("flex-b-{door}");
+        create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
+    }
+}
+
 #[tokio::test]
 async fn thousand_bookings_ten_lockers() {
     book_ten_of_a_thousand(Hospital::open().await).await;
@@ -59,16 +67,7 @@ async fn thousand_bookings_ten_lockers_postgres() {
 
 async fn book_ten_of_a_thousand(hospital: Hospital) {
     let access = &hospital.access;
-    for door in 1..=10 {
-        create_locker(
-            access,
-            &format!("flex-b-{door}"),
-            "flex-b",
-            &door.to_string(),
-            "flex",
-        )
-        .await;
-    }
+    create_flex_b_lockers(access, 10).await;
     let doctors = doctors_may_book_flex_b(access, json!({})).await;
 
     // 1,000 doctors, each with an app token; created through the store to
@@ -206,10 +205,7 @@ async fn booking_survives_concurrent_reloads() {
     let hospital = Hospital::open().await;
     let access = &hospital.access;
     const BOOKINGS: usize = 30;
-    for door in 1..=BOOKINGS {
-        let id = format!("flex-b-{door}");
-        create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
-    }
+    create_flex_b_lockers(access, BOOKINGS).await;
     let doctors = doctors_may_book_flex_b(access, json!({})).await;
     let mut doctors_with_tokens = Vec::new();
     for n in 0..BOOKINGS {
@@ -391,10 +387,7 @@ async fn parallel_bookings_keep_quota_postgres() {
 /// lockers at a time, with five lockers free.
 async fn parallel_bookings_of_one_user(hospital: Hospital) {
     let access = &hospital.access;
-    for door in 1..=5 {
-        let id = format!("flex-b-{door}");
-        create_locker(access, &id, "flex-b", &door.to_string(), "flex").await;
-    }
+    create_flex_b_lockers(access, 5).await;
     let doctors = doctors_may_book_flex_b(access, json!({"quota": 2})).await;
     let (doctor, token) = new_doctor(&hospital, &doctors).await;
 
