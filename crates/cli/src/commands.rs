@@ -416,9 +416,9 @@ pub async fn device_token(ctx: Context, command: DeviceTokenCommand) -> Result<E
                 anyhow::bail!("--bank is empty. Give the id of the locker bank.");
             }
             let tenant_record = ctx.tenant(&store, &tenant).await?;
-            // A token may be issued before its bank is imported, as setup
-            // scripts do, so a missing bank is a warning: the token opens
-            // nothing until a bank with this id exists.
+            // Setup scripts issue tokens before they import the banks, so a
+            // missing bank is only a warning. The token opens nothing until
+            // a bank with this id exists.
             let banks = store.tenant(&tenant_record.id).list_banks(None).await?;
             if !banks.iter().any(|known| known.id.as_str() == bank) {
                 eprintln!(

@@ -367,11 +367,10 @@ impl RunReport {
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Shortest wait of the event loop between send times. Waking for each
-/// send time meant 20,000 wake-ups a second at 20,000 requests a second,
-/// on the cores the server uses. On the 2-core VM of docs/benchmarks.md,
-/// a pacing thread that woke at most every 100 µs lowered the open loop's
-/// p99 in seven pairs of runs out of seven, against one that woke for each
-/// send time. This loop keeps that quantum.
+/// send time meant 20,000 wake-ups a second on the server's cores at
+/// 20,000 requests a second. On the 2-core VM of docs/benchmarks.md, a
+/// pacing thread that woke at most every 100 µs had the lower p99 in seven
+/// of seven pairs of runs. This loop keeps that quantum.
 const PACER_QUANTUM: Duration = Duration::from_micros(100);
 
 /// Open connections to the server and the request mix.
@@ -619,9 +618,10 @@ impl Run {
         Ok((self.connections.into_iter().flatten().collect(), report))
     }
 
-    /// Sends on idle connections: in an open loop one request for each send
-    /// time in `backlog`, in a closed loop one on each while `sending`. A
-    /// connection that fails and is opened again waits for the next pass.
+    /// Sends on idle connections. An open loop sends one request for each
+    /// send time in `backlog`, and a closed loop one on each connection while
+    /// `sending`. A connection that fails and is opened again waits for the
+    /// next pass.
     fn send_all(&mut self, open_loop: bool, backlog: &mut VecDeque<Instant>, sending: bool) {
         for _ in 0..self.idle.len() {
             let due = if open_loop {
@@ -695,7 +695,7 @@ impl Run {
             indexes.push(index);
             fds.push(PollFd::new(&connection.stream, flags));
         }
-        let timeout = Timespec::try_from(timeout).context("a poll timeout out of range")?;
+        let timeout = Timespec::try_from(timeout).context("the poll timeout is out of range")?;
         match poll(&mut fds, Some(&timeout)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(error) => return Err(error).context("waiting for responses"),
@@ -794,7 +794,7 @@ impl Run {
             .max();
         match oldest {
             Some(waited) if waited > RESPONSE_TIMEOUT => bail!(
-                "a request has waited {} s for its response; is the server stuck?",
+                "a request timed out after {} s without a response; check the server's log",
                 waited.as_secs()
             ),
             _ => Ok(()),
@@ -814,7 +814,7 @@ struct Schedule {
 impl Schedule {
     fn new(started: Instant, end: Instant, rate: f64) -> anyhow::Result<Schedule> {
         if !(rate.is_finite() && rate > 0.0) {
-            bail!("rate {rate} is not a positive number of requests a second");
+            bail!("invalid rate {rate}; give a positive number of requests a second");
         }
         Ok(Schedule {
             started,
@@ -947,7 +947,7 @@ mod tests {
     }
 
     #[test]
-    fn schedule_rejects_a_rate_that_is_not_positive() {
+    fn schedule_rejects_non_positive_rate() {
         let now = Instant::now();
         for rate in [0.0, -5.0, f64::NAN, f64::INFINITY] {
             let error = Schedule::new(now, now, rate).err().expect("rejected");

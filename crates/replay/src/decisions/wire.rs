@@ -12,7 +12,8 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-/// Headers a decision response carries; more are an error.
+/// Maximum number of headers read from a response. A response with more
+/// is an error.
 const MAX_HEADERS: usize = 32;
 
 /// Writes a `POST` of `body` to `path` with a bearer token, as one
@@ -60,7 +61,7 @@ pub fn parse_response(buffer: &[u8]) -> anyhow::Result<Option<Response>> {
         httparse::Status::Complete(head) => head,
         httparse::Status::Partial => return Ok(None),
     };
-    let status = response.code.context("a response without a status code")?;
+    let status = response.code.context("the response has no status code")?;
     let mut content_length = None;
     let mut close = false;
     for header in response.headers.iter() {
@@ -144,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn response_without_length_is_an_error() {
+    fn response_without_length_fails() {
         let chunked =
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         let error = parse_response(chunked).unwrap_err().to_string();

@@ -59,7 +59,7 @@ impl TenantStore {
                 let mut tx = WriteTx::begin(&store).await?;
                 // Read inside the write transaction, so two renames at once
                 // record each other's names correctly. SQLite runs write
-                // transactions one at a time; PostgreSQL needs the row lock.
+                // transactions one at a time, but PostgreSQL needs the row lock.
                 let lock = match store.backend {
                     Backend::Postgres => " FOR UPDATE",
                     Backend::Sqlite => "",
