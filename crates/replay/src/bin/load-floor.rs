@@ -7,6 +7,9 @@
 //! cargo build --release -p lockgate-replay --bins
 //! target/release/load-floor measure --rate 20000 --work-us 0,20,40
 //! ```
+//!
+//! `load-floor stalls` measures the machine alone: how long threads that
+//! never sleep are kept from running, with one and with two of them.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,7 +21,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use lockgate_replay::decisions::load::{Generator, Mix, RunReport, percentile};
 use lockgate_replay::decisions::process::{self, ServerProcess};
-use lockgate_replay::decisions::{Fixture, floor};
+use lockgate_replay::decisions::{Fixture, floor, stalls};
 
 /// Largest CPU time per request that `measure` accepts. At 10 ms a
 /// request the two-core stand-in serves at most 200 requests a second.
@@ -35,6 +38,9 @@ struct Args {
 enum Step {
     /// Start a stand-in server for each CPU time in turn and measure it.
     Measure(Measure),
+    /// Spin threads that never sleep and report how long the machine kept
+    /// them from running, with no server and no load generator.
+    Stalls(Stalls),
     /// Run the stand-in server until killed (started by `measure`).
     Serve {
         /// Address to listen on. With port 0 the system picks the port,
@@ -75,9 +81,30 @@ struct Measure {
     doors_per_bank: u32,
 }
 
+#[derive(Debug, clap::Args)]
+struct Stalls {
+    /// Numbers of threads spinning at once, comma-separated; one row each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Percent of every millisecond each thread spins, comma-separated;
+    /// one row for each pair of thread count and percent. Below 100 the
+    /// thread sleeps the rest, and a wake-up later than the threshold
+    /// counts as a stall too.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    busy_percent: Vec<u32>,
+    /// Seconds each row spins.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Gaps between two clock readings longer than this count as stalls,
+    /// in microseconds.
+    #[arg(long, default_value_t = 500)]
+    threshold_us: u64,
+}
+
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Step::Measure(measure) => run_measure(&measure),
+        Step::Stalls(args) => run_stalls(&args),
         Step::Serve { listen, work_us } => serve(listen, Duration::from_micros(work_us)),
     }
 }
@@ -251,6 +278,54 @@ fn check(run: &RunReport) -> anyhow::Result<()> {
             run.tally.failed,
             run.tally.unexpected,
             run.problems
+        );
+    }
+    Ok(())
+}
+
+/// Prints one row for each pair of thread count and busy share.
+fn run_stalls(args: &Stalls) -> anyhow::Result<()> {
+    if args.seconds == 0 {
+        bail!("invalid --seconds 0: spin for at least 1 second");
+    }
+    if let Some(threads) = args.threads.iter().find(|&&n| n == 0 || n > 64) {
+        bail!("invalid --threads {threads}: spin 1 to 64 threads at once");
+    }
+    if let Some(busy) = args.busy_percent.iter().find(|&&p| p == 0 || p > 100) {
+        bail!("invalid --busy-percent {busy}: use 1 to 100 percent of each millisecond");
+    }
+    let threshold = Duration::from_micros(args.threshold_us);
+    println!(
+        "Threads that spin for a share of each millisecond, {} s a row; a stall is a gap over \
+         {} µs between two clock readings or a wake-up that late. Load average {}\n",
+        args.seconds,
+        args.threshold_us,
+        process::load_average()
+    );
+    println!("| threads | busy | stalls | time stalled | longest stalls |");
+    println!("| ---: | ---: | ---: | ---: | --- |");
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    let rows = args
+        .threads
+        .iter()
+        .flat_map(|&threads| args.busy_percent.iter().map(move |&busy| (threads, busy)));
+    for (threads, busy) in rows {
+        let duration = Duration::from_secs(args.seconds);
+        let mut seen = stalls::measure(threads, busy, duration, threshold);
+        let count: usize = seen.iter().map(|thread| thread.gaps.len()).sum();
+        let total: Duration = seen.iter().map(|thread| thread.total()).sum();
+        let mut longest: Vec<Duration> = seen.iter_mut().flat_map(|t| t.gaps.drain(..)).collect();
+        longest.sort_unstable_by(|a, b| b.cmp(a));
+        let longest: Vec<String> = longest.into_iter().take(5).map(ms).collect();
+        println!(
+            "| {threads} | {busy} % | {count} | {} ({:.2} % of thread time) | {} |",
+            ms(total),
+            100.0 * total.as_secs_f64() / (duration.as_secs_f64() * threads as f64),
+            if longest.is_empty() {
+                "-".to_string()
+            } else {
+                longest.join(", ")
+            }
         );
     }
     Ok(())

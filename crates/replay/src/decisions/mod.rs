@@ -4,14 +4,16 @@
 //!
 //! [`setup`] builds the tenant through the CLI, the admin API and SCIM,
 //! [`load`] measures decisions, [`admin`] checks the audit log afterwards,
-//! and [`process`] runs the server and reads its memory and CPU time from
-//! `/proc`.
+//! [`process`] runs the server and reads its memory and CPU time from
+//! `/proc`, and [`stalls`] measures how long the machine keeps a busy
+//! thread from running.
 
 pub mod admin;
 pub mod floor;
 pub mod load;
 pub mod process;
 pub mod setup;
+pub mod stalls;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};
