@@ -30,4 +30,8 @@ impl StoreError {
     pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
     }
+
+    pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+    }
 }

@@ -7,6 +7,7 @@
 //! appends its audit records in the same transaction. An import is one
 //! transaction, so it writes every row or none.
 
+mod delete;
 mod document;
 mod rename;
 mod validate;
@@ -580,6 +581,15 @@ impl TenantStore {
                 Err(ImportError::Store(StoreError::Conflict(
                     "another change created one of these ids or doors at the same time; \
                      list the current model and retry"
+                        .into(),
+                )))
+            }
+            // Likewise, a deletion that commits between the checks and the
+            // insert can remove a site, zone or bank the checks found.
+            Err(StoreError::Database(e)) if StoreError::is_foreign_key_violation(&e) => {
+                Err(ImportError::Store(StoreError::Conflict(
+                    "another change deleted a site, zone or bank these rows refer to at the \
+                     same time; list the current model and retry"
                         .into(),
                 )))
             }

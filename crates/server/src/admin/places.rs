@@ -1,8 +1,10 @@
-//! `PATCH /sites/{id}`, `/zones/{id}` and `/banks/{id}` with `{"name"}`:
+//! `PATCH /sites/{id}`, `/zones/{id}` and `/banks/{id}` with `{"name"}`
 //! renames a site, zone or bank. Ids cannot change, because lockers,
-//! policies and device tokens refer to them.
+//! policies and device tokens refer to them. `DELETE` on the same paths
+//! deletes one that nothing refers to any more.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{MethodRouter, patch};
 use axum::{Json, Router};
 use lockgate_store::{Place, TenantStore};
@@ -15,9 +17,9 @@ use crate::error::ApiFailure;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/tenants/{tenant}/sites/{id}", rename_route(Place::Site))
-        .route("/tenants/{tenant}/zones/{id}", rename_route(Place::Zone))
-        .route("/tenants/{tenant}/banks/{id}", rename_route(Place::Bank))
+        .route("/tenants/{tenant}/sites/{id}", place_route(Place::Site))
+        .route("/tenants/{tenant}/zones/{id}", place_route(Place::Zone))
+        .route("/tenants/{tenant}/banks/{id}", place_route(Place::Bank))
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,14 +28,24 @@ struct Rename {
     name: String,
 }
 
-/// Returns the `PATCH` route that renames a place of the given level.
-fn rename_route(place: Place) -> MethodRouter<AppState> {
+/// Returns the routes that rename (`PATCH`) and delete (`DELETE`) a place
+/// of the given level.
+fn place_route(place: Place) -> MethodRouter<AppState> {
     patch(
         move |State(state): State<AppState>,
               auth: AdminAuth<FacilityManager>,
               Path((_, id)): Path<(String, String)>,
               ApiJson(body): ApiJson<Rename>| async move {
             rename(&state, auth, place, &id, &body.name).await
+        },
+    )
+    .delete(
+        move |State(state): State<AppState>,
+              auth: AdminAuth<FacilityManager>,
+              Path((_, id)): Path<(String, String)>| async move {
+            let tenant = state.store.tenant(&auth.tenant.id);
+            tenant.delete_place(auth.actor, place, &id).await?;
+            Ok::<_, ApiFailure>(StatusCode::NO_CONTENT)
         },
     )
 }

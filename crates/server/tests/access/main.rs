@@ -8,6 +8,7 @@ mod common;
 #[allow(dead_code)]
 mod fixture;
 mod physical;
+mod place_deletion;
 #[allow(dead_code)]
 mod support;
 

@@ -11,7 +11,7 @@ use crate::support::AccessApp;
 
 /// Creates site `main`, zone `w3`, bank `w3-a` and lockers `w3-a-1` (door
 /// 1, personal) and `w3-a-2` (door 2, flex).
-async fn create_ward(access: &AccessApp) {
+pub(crate) async fn create_ward(access: &AccessApp) {
     let requests = [
         ("/sites", json!({"id": "main", "name": "Main campus"})),
         (
@@ -31,19 +31,27 @@ async fn create_ward(access: &AccessApp) {
             json!({"id": "w3-a-2", "bank": "w3-a", "door": "2", "kind": "flex", "size": "large"}),
         ),
     ];
+    post_all(access, requests).await;
+}
+
+/// Sends each `POST` in turn and checks that it created its record.
+pub(crate) async fn post_all(
+    access: &AccessApp,
+    requests: impl IntoIterator<Item = (&str, Value)>,
+) {
     for (path, body) in requests {
         let (status, response) = access.admin(Method::POST, path, Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "POST {path}: {response}");
     }
 }
 
-async fn get_ok(access: &AccessApp, path: &str) -> Value {
+pub(crate) async fn get_ok(access: &AccessApp, path: &str) -> Value {
     let (status, body) = access.admin(Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
     body
 }
 
-fn ids(list: &Value) -> Vec<&str> {
+pub(crate) fn ids(list: &Value) -> Vec<&str> {
     list.as_array()
         .expect("a JSON array")
         .iter()

@@ -97,6 +97,13 @@ fn routes(user: &str) -> Vec<(Method, String, Option<Value>, Role)> {
             FacilityManager,
         ),
         (
+            Method::PATCH,
+            "/banks/b9".into(),
+            body(json!({"name": "B9 east"})),
+            FacilityManager,
+        ),
+        (Method::DELETE, "/banks/b9".into(), None, FacilityManager),
+        (
             Method::POST,
             "/import".into(),
             body(json!({"sites": []})),

@@ -28,7 +28,7 @@ impl Place {
         }
     }
 
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             Place::Site => "sites",
             Place::Zone => "zones",
