@@ -98,6 +98,9 @@ pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitC
     }
     init_logging(&ctx.config);
     let store = ctx.store().await?;
+    // Claimed before the port is bound, so a second server on the same
+    // database stops before it logs that it serves.
+    let claim = store.claim_server(lockgate_server::CLAIM_WAIT).await?;
     let listener = tokio::net::TcpListener::bind(ctx.config.server.listen)
         .await
         .with_context(|| {
@@ -117,7 +120,7 @@ pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitC
         backend = ?store.backend(),
         "lockgate serving"
     );
-    let app = App::new(store, ctx.config.server_config());
+    let app = App::new(store, ctx.config.server_config()).with_claim(claim);
     app.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

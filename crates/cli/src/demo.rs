@@ -86,6 +86,7 @@ pub async fn demo(mut ctx: Context, data_dir_given: bool, args: DemoArgs) -> Res
     }
 
     let store = ctx.store().await?;
+    let claim = store.claim_server(lockgate_server::CLAIM_WAIT).await?;
     let credentials = create_tenant(&store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -106,7 +107,7 @@ pub async fn demo(mut ctx: Context, data_dir_given: bool, args: DemoArgs) -> Res
         });
     }
     let origin = format!("http://{local}");
-    let app = App::new(store, ctx.config.server_config());
+    let app = App::new(store, ctx.config.server_config()).with_claim(claim);
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(app.serve(listener, async move {
         let _ = stopped.await;

@@ -340,3 +340,32 @@ fn reading_commands_need_existing_database() {
     let listed = lockgate(&data_dir, &["tenant", "list"]);
     assert!(stdout(&listed).contains("depot"), "{listed:?}");
 }
+
+#[test]
+fn second_server_on_one_database_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, port) = serve(dir.path());
+
+    let started = Instant::now();
+    let second = lockgate(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!second.status.success(), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another Lockgate server already serves this database"),
+        "{stderr}"
+    );
+    let first_pid = format!("pid {}", server.0.id());
+    assert!(stderr.contains(&first_pid), "{stderr}");
+    assert!(!stderr.contains("lockgate serving"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // The first server still responds, and once it has gone, a new one
+    // starts on the same database.
+    let health = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+    drop(server);
+    let (_next, _) = serve(dir.path());
+}

@@ -34,14 +34,19 @@ pub use device::GUESSES_PER_MINUTE;
 pub use state::{AppState, ServerConfig};
 pub use web::{NewBreakGlass, create_break_glass};
 
-use lockgate_store::Store;
+use lockgate_store::{ServerClaim, Store};
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a starting server waits for another one to release the
+/// database, long enough for a restarted server's predecessor to exit.
+pub const CLAIM_WAIT: Duration = Duration::from_secs(3);
 
 /// A configured Lockgate server.
 pub struct App {
     state: AppState,
     log_writer: provisioning_log::Writer,
+    claim: Option<ServerClaim>,
 }
 
 impl App {
@@ -50,7 +55,16 @@ impl App {
         App {
             state: AppState::new(store, config, sink),
             log_writer,
+            claim: None,
         }
+    }
+
+    /// Serves under a claim on the database taken beforehand (see
+    /// [`Store::claim_server`]), so that a command can fail before it binds
+    /// its port. Without one, [`App::serve`] takes the claim itself.
+    pub fn with_claim(mut self, claim: ServerClaim) -> App {
+        self.claim = Some(claim);
+        self
     }
 
     pub fn router(&self) -> Router {
@@ -91,12 +105,19 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests,
-    /// flushes the provisioning log and closes the database.
+    /// flushes the provisioning log, closes the database and releases the
+    /// claim on it.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let claim = match self.claim.take() {
+            Some(claim) => claim,
+            None => {
+                (self.state.store.claim_server(CLAIM_WAIT).await).map_err(std::io::Error::other)?
+            }
+        };
         let router = self.router();
         let engine = self
             .state
@@ -122,6 +143,7 @@ impl App {
         drop(self.state);
         self.log_writer.finish().await;
         store.close().await;
+        claim.release().await;
         tracing::info!("server stopped");
         result
     }

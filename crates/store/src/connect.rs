@@ -65,6 +65,7 @@ impl Store {
                     write_thread: None,
                     credential_cache: Default::default(),
                     audit_heads: Default::default(),
+                    sqlite_path: None,
                 }
             }
         };
@@ -183,6 +184,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
     )
     .await?;
     let audit_heads = crate::audit::HeadCache::default();
+    let sqlite_path = Some(std::path::PathBuf::from(&path));
     let write_thread = crate::writer::WriteThread::start(path, pragmas, audit_heads.clone())?;
     let store = Store {
         backend: Backend::Sqlite,
@@ -191,6 +193,7 @@ async fn connect_sqlite(options: &StoreOptions) -> Result<Store, StoreError> {
         write_thread: Some(write_thread),
         credential_cache: Default::default(),
         audit_heads,
+        sqlite_path,
     };
     tokio::spawn(checkpoint_periodically(store.clone()));
     Ok(store)

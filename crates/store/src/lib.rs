@@ -26,6 +26,7 @@ mod provisioning_log;
 mod resources;
 mod rows;
 mod secret;
+mod server_claim;
 mod sign_in;
 mod subjects;
 mod tenants;
@@ -52,6 +53,7 @@ pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};
 pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
 pub use secret::{Secret, hash_secret_text};
+pub use server_claim::ServerClaim;
 pub use sign_in::{BreakGlassAccount, NewSession, PendingSignIn, SessionRecord};
 pub use subjects::{GroupRow, Membership, SubjectRow};
 pub use tenants::Tenant;
@@ -73,6 +75,8 @@ pub struct Store {
     /// On SQLite, the last audit record of each tenant, so an append need
     /// not read it first (see `audit::HeadCache`).
     audit_heads: audit::HeadCache,
+    /// On SQLite, the database file, beside which a server claims it.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
