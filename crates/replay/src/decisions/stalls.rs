@@ -1,11 +1,12 @@
 //! How long this machine keeps a runnable thread from running. Busy
 //! threads read the clock in a loop. A gap between two readings longer
 //! than a threshold is time the thread was not running: another task had
-//! its CPU, or a virtual machine's host did not run the virtual CPU at all. A guest that is not told of the host's scheduling
-//! (no steal time in `/proc/stat`) sees only the gaps.
+//! its CPU, or a virtual machine's host did not run the virtual CPU at all.
+//! A guest whose host does not report its scheduling (no steal time in
+//! `/proc/stat`) sees only the gaps.
 //!
-//! The decision benchmark shares the same CPUs, so a stall that holds a
-//! server thread for milliseconds holds every request behind it too.
+//! The decision benchmark shares the same CPUs, so a stall that stops a
+//! server thread for milliseconds delays every request behind it too.
 
 use std::time::{Duration, Instant};
 
@@ -76,26 +77,40 @@ fn spin(until: Instant, busy: u32, threshold: Duration) -> Vec<Duration> {
     if busy >= 100 {
         return gaps_until(until, threshold, Instant::now);
     }
+    spin_with(until, busy, threshold, Instant::now, std::thread::sleep)
+}
+
+/// Spins for `busy` percent of each [`PERIOD`] and sleeps the rest, with
+/// the clock and the sleep given, and returns the stalls seen.
+fn spin_with(
+    until: Instant,
+    busy: u32,
+    threshold: Duration,
+    mut now: impl FnMut() -> Instant,
+    mut sleep: impl FnMut(Duration),
+) -> Vec<Duration> {
     let busy = PERIOD * busy / 100;
     let mut gaps = Vec::new();
-    let mut period = Instant::now();
+    let mut period = now();
     while period < until {
-        gaps.extend(gaps_until(period + busy, threshold, Instant::now));
+        gaps.extend(gaps_until(period + busy, threshold, &mut now));
         let wake = period + PERIOD;
-        if let Some(rest) = wake.checked_duration_since(Instant::now()) {
-            std::thread::sleep(rest);
-        }
-        let late = Instant::now().saturating_duration_since(wake);
+        let Some(rest) = wake.checked_duration_since(now()) else {
+            // A stall ran past the period's end. It is counted already, so
+            // the next period starts now.
+            period = now();
+            continue;
+        };
+        sleep(rest);
+        let woke = now();
+        let late = woke.saturating_duration_since(wake);
         if late > threshold {
             gaps.push(late);
-        }
-        // Keep to the schedule so that the busy share is right over time.
-        // After a stall, start again from now rather than catch up.
-        period = if late > threshold {
-            Instant::now()
+            period = woke;
         } else {
-            wake
-        };
+            // Keep to the schedule so that the busy share is right over time.
+            period = wake;
+        }
     }
     gaps
 }
@@ -142,6 +157,75 @@ mod tests {
             clock(start, &[0, 500, 1_000]),
         );
         assert!(gaps.is_empty(), "{gaps:?}");
+    }
+
+    /// A clock that moves 10 µs a reading and jumps by `stall_us` at the
+    /// first reading past `stall_at_us`. Its sleep moves it by the time
+    /// requested, plus `late_us` the first time.
+    struct FakeTime {
+        now: std::cell::Cell<Instant>,
+        stall: std::cell::Cell<Option<(Instant, Duration)>>,
+        late: std::cell::Cell<Duration>,
+    }
+
+    impl FakeTime {
+        fn new(start: Instant, stall_at_us: u64, stall_us: u64, late_us: u64) -> FakeTime {
+            let stall = (
+                start + Duration::from_micros(stall_at_us),
+                Duration::from_micros(stall_us),
+            );
+            FakeTime {
+                now: std::cell::Cell::new(start),
+                stall: std::cell::Cell::new(Some(stall)),
+                late: std::cell::Cell::new(Duration::from_micros(late_us)),
+            }
+        }
+
+        fn read(&self) -> Instant {
+            let mut next = self.now.get() + Duration::from_micros(10);
+            if let Some((at, length)) = self.stall.get()
+                && next > at
+            {
+                next += length;
+                self.stall.set(None);
+            }
+            self.now.set(next);
+            next
+        }
+
+        fn sleep(&self, rest: Duration) {
+            self.now.set(self.now.get() + rest + self.late.take());
+        }
+    }
+
+    #[test]
+    fn spin_counts_stall_past_period_once() {
+        let start = Instant::now();
+        let time = FakeTime::new(start, 100, 4_000, 0);
+        let gaps = spin_with(
+            start + Duration::from_millis(10),
+            90,
+            Duration::from_micros(500),
+            || time.read(),
+            |rest| time.sleep(rest),
+        );
+        assert_eq!(gaps, vec![Duration::from_micros(4_010)]);
+    }
+
+    #[test]
+    fn spin_counts_late_wake_up() {
+        let start = Instant::now();
+        let time = FakeTime::new(start, 10_000_000, 0, 2_000);
+        let gaps = spin_with(
+            start + Duration::from_millis(10),
+            50,
+            Duration::from_micros(500),
+            || time.read(),
+            |rest| time.sleep(rest),
+        );
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0] >= Duration::from_micros(2_000), "{gaps:?}");
+        assert!(gaps[0] < Duration::from_micros(2_100), "{gaps:?}");
     }
 
     #[test]
