@@ -9,7 +9,9 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use lockgate_domain::Slug;
 use lockgate_server::App;
-use lockgate_store::{CredentialKind, LogQuery, Store, StoreOptions, Tenant};
+use lockgate_store::{
+    CredentialKind, LogQuery, ServerClaim, Store, StoreError, StoreOptions, Tenant,
+};
 use serde_json::json;
 
 use crate::config::Config;
@@ -20,19 +22,31 @@ pub struct Context {
 }
 
 impl Context {
-    pub(crate) async fn store(&self) -> Result<Store> {
-        let url = self.config.database_url(&self.data_dir);
-        let options = StoreOptions {
-            url: url.clone(),
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            url: self.config.database_url(&self.data_dir),
             max_connections: self.config.database.max_connections,
             sqlite_synchronous: self.config.database.sqlite_synchronous.clone(),
-        };
-        Store::connect(&options).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                lockgate_store::redact_url(&url)
-            )
-        })
+        }
+    }
+
+    pub(crate) async fn store(&self) -> Result<Store> {
+        let options = self.store_options();
+        Store::connect(&options)
+            .await
+            .with_context(|| cannot_open(&options))
+    }
+
+    /// Opens the database for a server and claims it, so that a second
+    /// server on the same database stops before it migrates or serves.
+    pub(crate) async fn server_store(&self) -> Result<(Store, ServerClaim)> {
+        let options = self.store_options();
+        match Store::connect_server(&options, lockgate_server::CLAIM_WAIT).await {
+            Ok(opened) => Ok(opened),
+            // The message names the other server and the fix on its own.
+            Err(conflict @ StoreError::Conflict(_)) => Err(conflict.into()),
+            Err(e) => Err(anyhow::Error::new(e).context(cannot_open(&options))),
+        }
     }
 
     /// Opens a database that must already exist at the default path under
@@ -97,10 +111,7 @@ pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitC
         ctx.config.server.listen = listen;
     }
     init_logging(&ctx.config);
-    let store = ctx.store().await?;
-    // Claimed before the port is bound, so a second server on the same
-    // database stops before it logs that it serves.
-    let claim = store.claim_server(lockgate_server::CLAIM_WAIT).await?;
+    let (store, claim) = ctx.server_store().await?;
     let listener = tokio::net::TcpListener::bind(ctx.config.server.listen)
         .await
         .with_context(|| {
@@ -123,6 +134,13 @@ pub async fn serve(mut ctx: Context, listen: Option<SocketAddr>) -> Result<ExitC
     let app = App::new(store, ctx.config.server_config()).with_claim(claim);
     app.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn cannot_open(options: &StoreOptions) -> String {
+    format!(
+        "cannot open the database {}",
+        lockgate_store::redact_url(&options.url)
+    )
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -85,8 +85,7 @@ pub async fn demo(mut ctx: Context, data_dir_given: bool, args: DemoArgs) -> Res
         temporary = Some(dir);
     }
 
-    let store = ctx.store().await?;
-    let claim = store.claim_server(lockgate_server::CLAIM_WAIT).await?;
+    let (store, claim) = ctx.server_store().await?;
     let credentials = create_tenant(&store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

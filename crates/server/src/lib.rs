@@ -9,6 +9,7 @@ mod access;
 mod admin;
 mod app_api;
 mod app_oauth;
+mod claim_watch;
 mod device;
 mod error;
 mod limit;
@@ -35,6 +36,8 @@ pub use state::{AppState, ServerConfig};
 pub use web::{NewBreakGlass, create_break_glass};
 
 use lockgate_store::{ServerClaim, Store};
+
+use crate::claim_watch::ClaimWatch;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -118,6 +121,8 @@ impl App {
                 (self.state.store.claim_server(CLAIM_WAIT).await).map_err(std::io::Error::other)?
             }
         };
+        let every = self.state.config.claim_check_interval;
+        let (watch, claim_taken) = ClaimWatch::spawn(self.state.store.clone(), claim, every);
         let router = self.router();
         let engine = self
             .state
@@ -134,7 +139,12 @@ impl App {
         // TCP_NODELAY stays off, as axum leaves it, because turning it on made
         // the open-loop p99 worse (docs/benchmarks.md).
         let result = axum::serve(listener, router.into_make_service())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = claim_taken => {}
+                }
+            })
             .await;
         pruning.abort();
         engine.abort();
@@ -143,8 +153,12 @@ impl App {
         drop(self.state);
         self.log_writer.finish().await;
         store.close().await;
-        claim.release().await;
+        let watched = watch.stop().await?;
+        watched.claim.release().await;
         tracing::info!("server stopped");
+        if let Some(message) = watched.taken {
+            return Err(std::io::Error::other(message));
+        }
         result
     }
 }

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub app_redirect_schemes: Vec<String>,
     /// How often SSO-only tenants are checked for users whose access lapsed.
     pub lapse_check_interval: Duration,
+    /// How often the server checks that it still has its claim on the
+    /// database (see `Store::claim_server`).
+    pub claim_check_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             session_lifetime: time::Duration::hours(12),
             app_redirect_schemes: Vec::new(),
             lapse_check_interval: Duration::from_secs(60),
+            claim_check_interval: Duration::from_secs(10),
         }
     }
 }

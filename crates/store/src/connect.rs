@@ -48,6 +48,28 @@ impl Store {
     /// Opens the database, creating the SQLite file if needed, and applies
     /// pending migrations.
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::open(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects for a server: claims the database (see
+    /// [`Store::claim_server`]) before migrating it, so that a newer
+    /// binary started beside a running server stops without changing the
+    /// schema under it.
+    pub async fn connect_server(
+        options: &StoreOptions,
+        wait: Duration,
+    ) -> Result<(Store, crate::ServerClaim), StoreError> {
+        let store = Store::open(options).await?;
+        let claim = store.claim_server(wait).await?;
+        store.migrate().await?;
+        Ok((store, claim))
+    }
+
+    /// Opens the database, creating the SQLite file if needed, without
+    /// migrating it.
+    async fn open(options: &StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(&options.url)?;
         let store = match backend {
@@ -69,7 +91,6 @@ impl Store {
                 }
             }
         };
-        store.migrate().await?;
         Ok(store)
     }
 

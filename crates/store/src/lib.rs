@@ -53,7 +53,7 @@ pub use policies::{PolicyChange, StoredPolicy};
 pub use provisioning_log::{LogEntry, LogQuery};
 pub use resources::{ListQuery, ListResult, MemberRow, SortOrder, StoredResource, WriteContext};
 pub use secret::{Secret, hash_secret_text};
-pub use server_claim::ServerClaim;
+pub use server_claim::{ClaimCheck, ServerClaim};
 pub use sign_in::{BreakGlassAccount, NewSession, PendingSignIn, SessionRecord};
 pub use subjects::{GroupRow, Membership, SubjectRow};
 pub use tenants::Tenant;

@@ -5,9 +5,10 @@
 //! claim makes the second server fail at start with the first one named.
 //!
 //! On SQLite the claim is an exclusive `flock` on a file beside the
-//! database; on PostgreSQL it is a session advisory lock, scoped to the
-//! database, held on a connection of its own. Both end with the process,
-//! so a crashed server leaves nothing to clean up.
+//! database. On PostgreSQL it is a session advisory lock, which is scoped
+//! to the database, on a connection of its own. Both end with the process, so a
+//! crashed server leaves nothing to clean up. A PostgreSQL claim also ends
+//! when its connection does, which [`ServerClaim::check`] notices.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -37,7 +38,65 @@ enum Hold {
     Postgres(AnyConnection),
 }
 
+/// The outcome of a check of a held claim.
+#[derive(Debug)]
+pub enum ClaimCheck {
+    /// The claim is held, possibly again on a new connection.
+    Held,
+    /// Another server took the claim while this one had lost it; the
+    /// message names that server.
+    Taken(String),
+    /// The database could not be reached; the claim is checked again later.
+    Unknown(StoreError),
+}
+
 impl ServerClaim {
+    /// Checks that the claim is still held. On PostgreSQL the lock ends
+    /// with its connection, which a database restart or a network failure
+    /// closes, so a lost lock is taken again on a new connection when no
+    /// other server has taken it meanwhile. A file lock stays until its
+    /// file is closed, so on SQLite the claim is always held.
+    pub async fn check(&mut self, store: &Store) -> ClaimCheck {
+        let Hold::Postgres(connection) = &mut self.hold else {
+            return ClaimCheck::Held;
+        };
+        let held = sqlx::query(
+            "SELECT 1 AS held FROM pg_locks WHERE pid = pg_backend_pid() \
+             AND locktype = 'advisory' AND granted \
+             AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 2",
+        )
+        .bind(i64::from(CLAIM_LOCK.0))
+        .bind(i64::from(CLAIM_LOCK.1))
+        .fetch_optional(&mut *connection)
+        .await;
+        match held {
+            Ok(Some(_)) => return ClaimCheck::Held,
+            Ok(None) => {}
+            // A session that PostgreSQL ended returns the error that ended
+            // it to the next query, so only a failed ping shows that the
+            // connection, and with it the lock, is gone.
+            Err(error) => {
+                if connection.ping().await.is_ok() {
+                    return ClaimCheck::Unknown(error.into());
+                }
+            }
+        }
+        match store.try_claim_postgres().await {
+            Ok(Ok(claim)) => {
+                tracing::warn!("the claim on the database was lost and has been taken again");
+                *self = claim;
+                ClaimCheck::Held
+            }
+            // The old session of this process, which PostgreSQL has not
+            // ended yet, still has the lock.
+            Ok(Err(holder)) if holder.is_this_process() => ClaimCheck::Unknown(
+                StoreError::Conflict("the claim's previous connection has not ended yet".into()),
+            ),
+            Ok(Err(holder)) => ClaimCheck::Taken(claimed_message(&holder.describe())),
+            Err(error) => ClaimCheck::Unknown(error),
+        }
+    }
+
     /// Releases the claim and, on PostgreSQL, closes its connection cleanly.
     pub async fn release(self) {
         match self.hold {
@@ -69,39 +128,61 @@ impl Store {
                         }
                         Err(holder) if Instant::now() >= deadline => {
                             let holder = format!("{holder}, holds {}", path.display());
-                            return Err(claimed_error(&holder));
+                            return Err(StoreError::Conflict(claimed_message(&holder)));
                         }
                         Err(_) => tokio::time::sleep(RETRY_EVERY).await,
                     }
                 }
             }
-            Backend::Postgres => {
-                let mut connection = self.writer.acquire().await?.detach();
-                sqlx::query("SELECT set_config('application_name', $1, false)")
-                    .bind(format!("lockgate server, pid {}", std::process::id()))
-                    .execute(&mut connection)
-                    .await?;
-                loop {
-                    let claimed: bool =
-                        sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS claimed")
-                            .bind(CLAIM_LOCK.0)
-                            .bind(CLAIM_LOCK.1)
-                            .fetch_one(&mut connection)
-                            .await?
-                            .try_get("claimed")?;
-                    if claimed {
-                        return Ok(ServerClaim {
-                            hold: Hold::Postgres(connection),
-                        });
+            Backend::Postgres => loop {
+                match self.try_claim_postgres().await? {
+                    Ok(claim) => return Ok(claim),
+                    Err(holder) if Instant::now() >= deadline => {
+                        return Err(StoreError::Conflict(claimed_message(&holder.describe())));
                     }
-                    if Instant::now() >= deadline {
-                        let holder = postgres_holder(&mut connection).await?;
-                        return Err(claimed_error(&holder));
-                    }
-                    tokio::time::sleep(RETRY_EVERY).await;
+                    Err(_) => tokio::time::sleep(RETRY_EVERY).await,
                 }
-            }
+            },
         }
+    }
+
+    /// Tries once to take the PostgreSQL claim on a new connection, and
+    /// returns the session that has it when that fails.
+    async fn try_claim_postgres(&self) -> Result<Result<ServerClaim, Holder>, StoreError> {
+        let mut connection = self.claim_connection().await?;
+        let claimed: bool = sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS claimed")
+            .bind(CLAIM_LOCK.0)
+            .bind(CLAIM_LOCK.1)
+            .fetch_one(&mut connection)
+            .await?
+            .try_get("claimed")?;
+        if claimed {
+            let hold = Hold::Postgres(connection);
+            return Ok(Ok(ServerClaim { hold }));
+        }
+        let holder = postgres_holder(&mut connection).await?;
+        if let Err(error) = connection.close().await {
+            tracing::debug!(%error, "closing a connection that found the claim taken failed");
+        }
+        Ok(Err(holder))
+    }
+
+    /// Opens the connection that keeps a PostgreSQL claim, named after
+    /// this process. Keepalives every 10 s after 30 s of silence make
+    /// PostgreSQL end the session, and release the claim, within about a
+    /// minute of this host going away, where its default may wait hours.
+    async fn claim_connection(&self) -> Result<AnyConnection, StoreError> {
+        let mut connection = self.writer.acquire().await?.detach();
+        sqlx::query(
+            "SELECT set_config('application_name', $1, false), \
+             set_config('tcp_keepalives_idle', '30', false), \
+             set_config('tcp_keepalives_interval', '10', false), \
+             set_config('tcp_keepalives_count', '3', false)",
+        )
+        .bind(own_name())
+        .execute(&mut connection)
+        .await?;
+        Ok(connection)
     }
 
     fn claim_file(&self) -> Result<PathBuf, StoreError> {
@@ -109,6 +190,9 @@ impl Store {
             .sqlite_path
             .as_deref()
             .ok_or_else(|| StoreError::Internal("a SQLite store without a file path".into()))?;
+        // Two paths to one file (a symbolic link, a relative path) must
+        // find the same lock file.
+        let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
         let mut name = database.as_os_str().to_owned();
         name.push(".server-lock");
         Ok(PathBuf::from(name))
@@ -134,7 +218,7 @@ fn claim_file(path: &Path) -> Result<Result<File, String>, StoreError> {
     match file.try_lock() {
         Ok(()) => {
             let now = lockgate_domain::timestamp::now();
-            let holder = format!("lockgate server, pid {}, since {now}", std::process::id());
+            let holder = format!("{}, since {now}", own_name());
             file.set_len(0).map_err(failed)?;
             file.rewind().map_err(failed)?;
             file.write_all(holder.as_bytes()).map_err(failed)?;
@@ -155,16 +239,42 @@ fn claim_file(path: &Path) -> Result<Result<File, String>, StoreError> {
     }
 }
 
-/// Names the session that has the claim, from `pg_stat_activity`.
-async fn postgres_holder(connection: &mut AnyConnection) -> Result<String, StoreError> {
+/// Returns the name a server gives its claim: the file's text on SQLite,
+/// the session's application name on PostgreSQL.
+fn own_name() -> String {
+    format!("lockgate server, pid {}", std::process::id())
+}
+
+/// The session that has a PostgreSQL claim, as `pg_stat_activity` shows
+/// it. A session of another database role shows no details there.
+struct Holder {
+    name: Option<String>,
+    address: Option<String>,
+    since: Option<String>,
+}
+
+impl Holder {
+    fn is_this_process(&self) -> bool {
+        self.name.as_deref() == Some(own_name().as_str())
+    }
+
+    fn describe(&self) -> String {
+        let address = self.address.as_deref().unwrap_or("a local socket");
+        match (&self.name, &self.since) {
+            (Some(name), Some(since)) => format!("{name}, connected from {address} since {since}"),
+            (Some(name), None) => name.clone(),
+            (None, _) => "a session of another database role".into(),
+        }
+    }
+}
+
+async fn postgres_holder(connection: &mut AnyConnection) -> Result<Holder, StoreError> {
     let row = sqlx::query(
-        "SELECT COALESCE(a.application_name, 'a session') AS name, \
-         COALESCE(host(a.client_addr), 'a local socket') AS address, \
+        "SELECT a.application_name AS name, host(a.client_addr) AS address, \
          to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS since \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted \
-         AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
-         AND l.objsubid = 2 \
+         AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 \
          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .bind(i64::from(CLAIM_LOCK.0))
@@ -172,19 +282,25 @@ async fn postgres_holder(connection: &mut AnyConnection) -> Result<String, Store
     .fetch_optional(&mut *connection)
     .await?;
     let Some(row) = row else {
-        return Ok("another server".into());
+        // The holder ended between the attempt and this query.
+        return Ok(Holder {
+            name: Some("another server".into()),
+            address: None,
+            since: None,
+        });
     };
-    let name: String = row.try_get("name")?;
-    let address: String = row.try_get("address")?;
-    let since: String = row.try_get("since")?;
-    Ok(format!("{name}, connected from {address} since {since}"))
+    Ok(Holder {
+        name: row.try_get("name")?,
+        address: row.try_get("address")?,
+        since: row.try_get("since")?,
+    })
 }
 
-fn claimed_error(holder: &str) -> StoreError {
-    StoreError::Conflict(format!(
+fn claimed_message(holder: &str) -> String {
+    format!(
         "another Lockgate server already serves this database ({holder}). Run one server \
          per database, because each keeps its own decision index and would not see the \
          other's changes. Stop the other server, or give this one its own --data-dir or \
          --database-url"
-    ))
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lockgate_store::{Store, StoreError, StoreOptions};
+use lockgate_store::{ClaimCheck, Store, StoreError, StoreOptions};
 
 /// Claims `first`'s database from `second` while `first` has it, checks
 /// the error, then releases and claims again.
@@ -40,28 +40,48 @@ async fn second_sqlite_claim_fails() {
     let claim = first.claim_server(Duration::ZERO).await.unwrap();
     drop(claim);
     let again = second.claim_server(Duration::ZERO).await.unwrap();
+
+    // The same file through a symbolic link is the same database.
+    let link = tempfile::tempdir().unwrap();
+    let linked = link.path().join("data");
+    std::os::unix::fs::symlink(dir.path(), &linked).unwrap();
+    let third = Store::connect(&StoreOptions::sqlite_in_dir(&linked))
+        .await
+        .unwrap();
+    let rejected = third.claim_server(Duration::ZERO).await;
+    assert!(matches!(rejected, Err(StoreError::Conflict(_))));
     again.release().await;
 }
 
-#[tokio::test]
-async fn second_postgres_claim_fails() {
+/// Creates an empty PostgreSQL database for this test and returns its URL,
+/// or `None` when no server is configured (the test command always
+/// configures one).
+async fn postgres_database(suffix: &str) -> Option<String> {
     let Ok(admin_url) = std::env::var("LOCKGATE_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").is_err(),
             "LOCKGATE_TEST_POSTGRES_URL must be set in CI; scripts/test starts PostgreSQL"
         );
         eprintln!("skipped: LOCKGATE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let name = format!("lockgate_claim_{}_{suffix}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        Store::admin_execute(&admin_url, &sql).await.unwrap();
+    }
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test]
+async fn second_postgres_claim_fails() {
+    let Some(url) = postgres_database("second").await else {
         return;
     };
-    let name = format!("lockgate_claim_{}", std::process::id());
-    Store::admin_execute(&admin_url, &format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    Store::admin_execute(&admin_url, &format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let options = StoreOptions::new(format!("{base}/{name}"));
+    let options = StoreOptions::new(url);
     let first = Store::connect(&options).await.unwrap();
     let second = Store::connect(&options).await.unwrap();
     second_claim_fails(&first, &second, "connected from").await;
@@ -69,17 +89,103 @@ async fn second_postgres_claim_fails() {
     // The claim is per database: another database on the same server can
     // be claimed while this one is held.
     let held = first.claim_server(Duration::ZERO).await.unwrap();
-    let other_name = format!("{name}_other");
-    Store::admin_execute(&admin_url, &format!("DROP DATABASE IF EXISTS {other_name}"))
-        .await
-        .unwrap();
-    Store::admin_execute(&admin_url, &format!("CREATE DATABASE {other_name}"))
-        .await
-        .unwrap();
-    let other = Store::connect(&StoreOptions::new(format!("{base}/{other_name}")))
-        .await
-        .unwrap();
+    let Some(other_url) = postgres_database("other").await else {
+        return;
+    };
+    let other = Store::connect(&StoreOptions::new(other_url)).await.unwrap();
     let other_claim = other.claim_server(Duration::ZERO).await.unwrap();
     other_claim.release().await;
     held.release().await;
+}
+
+/// Returns the backend pid of the session that has the claim, if any.
+async fn claim_holder(admin: &mut sqlx::PgConnection) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid::bigint = 2 AND objid::bigint = 0 AND objsubid = 2 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_optional(admin)
+    .await
+    .unwrap()
+}
+
+/// Returns whether a session waits for the claim's lock.
+async fn lock_awaited(admin: &mut sqlx::PgConnection) -> bool {
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+         AND classid::bigint = 2 AND objid::bigint = 0 AND objsubid = 2",
+    )
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    waiting > 0
+}
+
+/// Ends the session `pid` and waits until its lock is gone.
+async fn end_session(admin: &mut sqlx::PgConnection, pid: i32) {
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+    assert!(ended);
+    for _ in 0..100 {
+        if claim_holder(admin).await != Some(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("session {pid} still has the claim");
+}
+
+#[tokio::test]
+async fn lost_postgres_claim_is_taken_again() {
+    use sqlx::Connection;
+    let Some(url) = postgres_database("lost").await else {
+        return;
+    };
+    let store = Store::connect(&StoreOptions::new(url.clone()))
+        .await
+        .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut claim = store.claim_server(Duration::ZERO).await.unwrap();
+    let first = claim_holder(&mut admin).await.expect("the claim is held");
+    assert!(matches!(claim.check(&store).await, ClaimCheck::Held));
+
+    // A dropped connection, as in a database restart. No other session
+    // claimed meanwhile, so the check takes the claim again on a new one.
+    end_session(&mut admin, first).await;
+    assert!(matches!(claim.check(&store).await, ClaimCheck::Held));
+    let second = claim_holder(&mut admin)
+        .await
+        .expect("the claim is held again");
+    assert_ne!(second, first);
+
+    // This time another session is waiting for the lock and gets it as
+    // soon as the session ends, so the check reports the claim taken.
+    let mut waiting = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT set_config('application_name', 'waiting server', false)")
+        .execute(&mut waiting)
+        .await
+        .unwrap();
+    let waiter = tokio::spawn(async move {
+        sqlx::query("SELECT pg_advisory_lock(2, 0)")
+            .execute(&mut waiting)
+            .await
+            .unwrap();
+        waiting
+    });
+    while !lock_awaited(&mut admin).await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    end_session(&mut admin, second).await;
+    let _waiting = waiter.await.unwrap();
+    match claim.check(&store).await {
+        ClaimCheck::Taken(message) => {
+            assert!(message.contains("waiting server"), "{message}");
+            assert!(message.contains("another Lockgate server"), "{message}");
+        }
+        other => panic!("expected the claim taken, got {other:?}"),
+    }
 }

@@ -13,6 +13,7 @@ mod place_deletion;
 mod support;
 
 mod bookings;
+mod claim;
 mod credentials;
 mod lifecycle;
 mod policies;

@@ -60,7 +60,10 @@ async fn rejected_while_referenced(access: &AccessApp) {
         detail.contains("site \"main\" cannot be deleted"),
         "{detail}"
     );
-    assert!(detail.contains("it has 1 zone ("), "{detail}");
+    assert!(
+        detail.contains("it has 1 zone (delete it with DELETE /zones/{id} first)"),
+        "{detail}"
+    );
 
     let (status, detail) = delete(access, "/zones/w3").await;
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
@@ -74,7 +77,10 @@ async fn rejected_while_referenced(access: &AccessApp) {
     let (status, detail) = delete(access, "/banks/w3-a").await;
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
     assert!(detail.contains("it has 2 lockers"), "{detail}");
-    assert!(detail.contains("DELETE /lockers/{id}"), "{detail}");
+    assert!(
+        detail.contains("(delete each with DELETE /lockers/{id} first)"),
+        "{detail}"
+    );
     assert!(
         detail.contains("policy \"by-bank\" names it in what.banks"),
         "{detail}"

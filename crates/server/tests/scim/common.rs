@@ -44,6 +44,26 @@ impl TestApp {
     }
 }
 
+/// Creates an empty PostgreSQL database and returns its URL, or `None`
+/// when no server is configured. The test command always configures one.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("LOCKGATE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "LOCKGATE_TEST_POSTGRES_URL must be set in CI; scripts/test starts PostgreSQL"
+        );
+        eprintln!("skipped: LOCKGATE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let name = format!("lockgate_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Store::admin_execute(&admin_url, &format!("CREATE DATABASE {name}")).await;
+    admin.expect("create the test database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("database URL with a path");
+    Some(format!("{base}/{name}"))
+}
+
 impl TestApp {
     /// Starts a server on a fresh SQLite file.
     pub async fn spawn() -> TestApp {
@@ -57,21 +77,8 @@ impl TestApp {
     /// Starts a server on a fresh PostgreSQL database, or returns `None` when no server is
     /// configured. The test command always configures one.
     pub async fn spawn_postgres() -> Option<TestApp> {
-        let Ok(admin_url) = std::env::var("LOCKGATE_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("CI").is_err(),
-                "LOCKGATE_TEST_POSTGRES_URL must be set in CI; scripts/test starts PostgreSQL"
-            );
-            eprintln!("skipped: LOCKGATE_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let name = format!("lockgate_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::admin_execute(&admin_url, &format!("CREATE DATABASE {name}")).await;
-        admin.expect("create the test database");
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .expect("database URL with a path");
-        let store = Store::connect(&StoreOptions::new(format!("{base}/{name}")))
+        let url = postgres_database().await?;
+        let store = Store::connect(&StoreOptions::new(url))
             .await
             .expect("open PostgreSQL");
         Some(Self::start(store, None).await)
