@@ -149,6 +149,8 @@ impl App {
         pruning.abort();
         engine.abort();
         lapse.abort();
+        // Denials are answered before their records are written.
+        self.state.access.audit().flush().await;
         let store = self.state.store.clone();
         drop(self.state);
         self.log_writer.finish().await;

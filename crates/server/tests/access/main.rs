@@ -15,6 +15,7 @@ mod support;
 mod bookings;
 mod claim;
 mod credentials;
+mod denial_audit;
 mod lifecycle;
 mod policies;
 mod postgres;
