@@ -1060,9 +1060,10 @@ fn check_admin_target(id: &str, state: LockerState) -> Result<(), StoreError> {
 
 fn open_assignment_conflict(id: &str, verb: &str) -> StoreError {
     StoreError::Conflict(format!(
-        "locker \"{id}\" has an open assignment, so it cannot be {verb}; the assignment \
-         ends when its holder loses the policy behind it or the booking runs out, and \
-         GET /assignments shows who holds it"
+        "locker \"{id}\" has an open assignment, so it cannot be {verb}; GET /assignments \
+         shows who holds it. The assignment ends when its booking runs out, or when its holder \
+         loses the policy behind it and that policy's mover grace days have passed; a locker \
+         that may hold belongings then waits for clear-out (POST /lockers/{id}/emptied)"
     ))
 }
 

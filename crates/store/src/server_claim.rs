@@ -100,7 +100,13 @@ impl ServerClaim {
     /// Releases the claim and, on PostgreSQL, closes its connection cleanly.
     pub async fn release(self) {
         match self.hold {
-            Hold::File(file) => drop(file),
+            // Emptied first, so that the file names no server once none
+            // has it; closing the file then unlocks it.
+            Hold::File(file) => {
+                if let Err(error) = file.set_len(0) {
+                    tracing::debug!(%error, "emptying the server lock file failed");
+                }
+            }
             Hold::Postgres(connection) => {
                 if let Err(error) = connection.close().await {
                     tracing::warn!(%error, "closing the connection of the server claim failed");
@@ -116,6 +122,7 @@ impl Store {
     /// be shutting down). Fails with a message that names the holder.
     pub async fn claim_server(&self, wait: Duration) -> Result<ServerClaim, StoreError> {
         let deadline = Instant::now() + wait;
+        let mut told = false;
         match self.backend {
             Backend::Sqlite => {
                 let path = self.claim_file()?;
@@ -130,7 +137,7 @@ impl Store {
                             let holder = format!("{holder}, holds {}", path.display());
                             return Err(StoreError::Conflict(claimed_message(&holder)));
                         }
-                        Err(_) => tokio::time::sleep(RETRY_EVERY).await,
+                        Err(_) => waiting(&mut told, wait).await,
                     }
                 }
             }
@@ -140,7 +147,7 @@ impl Store {
                     Err(holder) if Instant::now() >= deadline => {
                         return Err(StoreError::Conflict(claimed_message(&holder.describe())));
                     }
-                    Err(_) => tokio::time::sleep(RETRY_EVERY).await,
+                    Err(_) => waiting(&mut told, wait).await,
                 }
             },
         }
@@ -197,6 +204,19 @@ impl Store {
         name.push(".server-lock");
         Ok(PathBuf::from(name))
     }
+}
+
+/// Waits before the next attempt, and says once that it waits, since a
+/// refusal comes only after the whole wait.
+async fn waiting(told: &mut bool, wait: Duration) {
+    if !*told {
+        *told = true;
+        tracing::info!(
+            ?wait,
+            "another server has the database; waiting for it to stop"
+        );
+    }
+    tokio::time::sleep(RETRY_EVERY).await;
 }
 
 /// Takes the lock on `path` and writes this process into it, or returns
@@ -301,6 +321,6 @@ fn claimed_message(holder: &str) -> String {
         "another Lockgate server already serves this database ({holder}). Run one server \
          per database, because each keeps its own decision index and would not see the \
          other's changes. Stop the other server, or give this one its own --data-dir or \
-         --database-url"
+         --database-url."
     )
 }

@@ -35,6 +35,16 @@ async fn second_sqlite_claim_fails() {
     let first = Store::connect(&options).await.unwrap();
     let second = Store::connect(&options).await.unwrap();
     second_claim_fails(&first, &second, "lockgate.db.server-lock").await;
+    // A released claim leaves an empty lock file, which names no server.
+    let lock_file = dir.path().join("lockgate.db.server-lock");
+    assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+    let held = first.claim_server(Duration::ZERO).await.unwrap();
+    let text = std::fs::read_to_string(&lock_file).unwrap();
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    held.release().await;
 
     // A dropped claim is released too, as at the end of a process.
     let claim = first.claim_server(Duration::ZERO).await.unwrap();

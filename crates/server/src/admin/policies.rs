@@ -87,9 +87,9 @@ pub(crate) async fn save(
 }
 
 /// Names the banks and zones the policy covers that do not exist (yet),
-/// so a typo does not silently grant nothing, and an empty `what`, which
-/// covers every locker. Saving still succeeds, because lockers may be
-/// imported after the policy.
+/// so a typo does not silently grant nothing, and a `what` without banks
+/// and zones, which covers every bank. Saving still succeeds, because
+/// lockers may be imported after the policy.
 async fn coverage_warnings(
     state: &AppState,
     tenant_id: &str,
@@ -99,12 +99,16 @@ async fn coverage_warnings(
     let index = tenant.read();
     let mut warnings = Vec::new();
     let what = &document.what;
-    if what.banks.is_empty() && what.zones.is_empty() && what.kinds.is_empty() {
-        warnings.push(
-            "what is empty, so the policy covers every locker of the tenant; \
-             name banks, zones or kinds to narrow it"
-                .to_string(),
-        );
+    if what.banks.is_empty() && what.zones.is_empty() {
+        let covered = if what.kinds.is_empty() {
+            "every locker of the tenant".to_string()
+        } else {
+            "lockers of its kinds in every bank of the tenant".to_string()
+        };
+        warnings.push(format!(
+            "what names no banks and no zones, so the policy covers {covered}; \
+             name banks or zones to narrow it"
+        ));
     }
     for bank in &document.what.banks {
         if !index.lockers.values().any(|l| l.bank.as_str() == bank) {

@@ -16,7 +16,7 @@ use crate::support::AccessApp;
 async fn ward_with_references(access: &AccessApp) -> String {
     create_ward(access).await;
     for (id, what) in [
-        ("by-bank", json!({"banks": ["w3-a"]})),
+        ("by-bank", json!({"banks": ["w3-a", "w3-b"]})),
         ("by-zone", json!({"zones": ["w3"], "kinds": ["personal"]})),
     ] {
         let policy = json!({"who": {"groups": ["nurses"]}, "what": what, "how": {"mode": "fixed"}});
@@ -52,7 +52,7 @@ async fn deletion_records(access: &AccessApp) -> Vec<Value> {
 }
 
 async fn rejected_while_referenced(access: &AccessApp) {
-    ward_with_references(access).await;
+    let token = ward_with_references(access).await;
 
     let (status, detail) = delete(access, "/sites/main").await;
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
@@ -61,34 +61,40 @@ async fn rejected_while_referenced(access: &AccessApp) {
         "{detail}"
     );
     assert!(
-        detail.contains("it has 1 zone (delete it with DELETE /zones/{id} first)"),
+        detail.contains("it has 1 zone: w3 (delete it with DELETE /zones/{id} first)"),
         "{detail}"
     );
 
     let (status, detail) = delete(access, "/zones/w3").await;
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
-    assert!(detail.contains("it has 1 bank ("), "{detail}");
+    assert!(detail.contains("it has 1 bank: w3-a ("), "{detail}");
     assert!(
-        detail.contains("policy \"by-zone\" names it in what.zones"),
+        detail.contains("policy \"by-zone\" names it in what.zones (retire the policy: saved without it, the policy would name no bank or zone and cover every bank)"),
         "{detail}"
     );
     assert!(!detail.contains("by-bank"), "{detail}");
 
     let (status, detail) = delete(access, "/banks/w3-a").await;
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
-    assert!(detail.contains("it has 2 lockers"), "{detail}");
+    assert!(
+        detail.contains("it has 2 lockers: w3-a-1, w3-a-2 ("),
+        "{detail}"
+    );
     assert!(
         detail.contains("(delete each with DELETE /lockers/{id} first)"),
         "{detail}"
     );
     assert!(
-        detail.contains("policy \"by-bank\" names it in what.banks"),
+        detail.contains(
+            "policy \"by-bank\" names it in what.banks (save the policy without it, or retire the policy)"
+        ),
         "{detail}"
     );
-    assert!(
-        detail.contains("1 device token of the bank is not revoked"),
-        "{detail}"
+    let tokens = format!(
+        "1 device token of the bank is not revoked: {token} \
+         (revoke each with `lockgate device-token revoke TENANT ID`)"
     );
+    assert!(detail.contains(&tokens), "{detail}");
 
     let (status, detail) = delete(access, "/banks/w3-z").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{detail}");

@@ -316,6 +316,23 @@ async fn unknown_retire_and_empty_what_are_named() {
     let body = crate::fixture::save_policy(&hospital.access, "everywhere", everywhere).await;
     let warning = body["warnings"][0].as_str().unwrap_or_default();
     assert!(warning.contains("covers every locker"), "{body}");
+
+    // Kinds alone do not narrow a policy to any bank.
+    let personal = json!({
+        "who": {"groups": [NURSES_EXTERNAL_ID]},
+        "what": {"kinds": ["personal"]},
+        "how": {"mode": "fixed"}
+    });
+    let body = crate::fixture::save_policy(&hospital.access, "personal", personal).await;
+    let warning = body["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("what names no banks and no zones"),
+        "{body}"
+    );
+    assert!(
+        warning.contains("lockers of its kinds in every bank"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -46,6 +46,34 @@ impl Place {
     }
 }
 
+/// Ids named in a 409 at most; the rest are counted.
+const LISTED: usize = 10;
+
+/// The references of one kind: how many, and the first ids.
+struct Ids {
+    count: usize,
+    first: Vec<String>,
+}
+
+impl Ids {
+    /// Returns the ids as a list for a message, or `None` when there are
+    /// none.
+    fn listed(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut listed = self.first.join(", ");
+        if self.count > self.first.len() {
+            listed.push_str(&format!(" and {} more", self.count - self.first.len()));
+        }
+        Some(listed)
+    }
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
 impl TenantStore {
     /// Deletes a site, zone or bank and records its name in the audit log,
     /// in one transaction. Returns a conflict that lists every reference
@@ -154,68 +182,82 @@ impl TenantStore {
         let mut blockers = Vec::new();
         let (table, column, word) = place.children();
         let children = self
-            .count(
+            .ids(
                 tx,
                 &format!(
-                    "SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1 AND {column} = $2"
+                    "SELECT id FROM {table} WHERE tenant_id = $1 AND {column} = $2 ORDER BY id"
                 ),
                 id,
             )
             .await?;
-        if children > 0 {
-            let plural = if children == 1 { "" } else { "s" };
+        if let Some(listed) = children.listed() {
+            let (count, plural) = (children.count, plural(children.count));
+            let each = if count == 1 { "it" } else { "each" };
             blockers.push(format!(
-                "it has {children} {word}{plural} (delete {} with DELETE /{table}/{{id}} first)",
-                if children == 1 { "it" } else { "each" }
+                "it has {count} {word}{plural}: {listed} (delete {each} with DELETE /{table}/{{id}} first)"
             ));
         }
         if let Some(list) = place.policy_list() {
-            for policy in self.policies_naming(tx, list, id).await? {
+            for (policy, last_place) in self.policies_naming(tx, list, id).await? {
+                // An empty list places no limit, so a policy saved without
+                // its last bank or zone would cover every bank.
+                let fix = if last_place {
+                    "retire the policy: saved without it, the policy would name no bank or \
+                     zone and cover every bank"
+                } else {
+                    "save the policy without it, or retire the policy"
+                };
                 blockers.push(format!(
-                    "policy \"{policy}\" names it in what.{list} (save the policy without it, \
-                     or retire the policy)"
+                    "policy \"{policy}\" names it in what.{list} ({fix})"
                 ));
             }
         }
         if place == Place::Bank {
             let tokens = self
-                .count(
+                .ids(
                     tx,
-                    "SELECT COUNT(*) AS n FROM credentials WHERE tenant_id = $1 \
-                     AND kind = 'device_token' AND scope = $2 AND revoked_at IS NULL",
+                    "SELECT id FROM credentials WHERE tenant_id = $1 \
+                     AND kind = 'device_token' AND scope = $2 AND revoked_at IS NULL ORDER BY id",
                     id,
                 )
                 .await?;
-            if tokens > 0 {
+            if let Some(listed) = tokens.listed() {
+                let (count, plural) = (tokens.count, plural(tokens.count));
+                let verb = if count == 1 { "is" } else { "are" };
                 blockers.push(format!(
-                    "{tokens} device token{} of the bank {} not revoked (`lockgate device-token \
-                     list` shows them, `lockgate device-token revoke` revokes one)",
-                    if tokens == 1 { "" } else { "s" },
-                    if tokens == 1 { "is" } else { "are" }
+                    "{count} device token{plural} of the bank {verb} not revoked: {listed} \
+                     (revoke each with `lockgate device-token revoke TENANT ID`)"
                 ));
             }
         }
         Ok(blockers)
     }
 
-    async fn count(&self, tx: &mut WriteTx, sql: &str, id: &str) -> Result<i64, StoreError> {
-        let row = tx
-            .fetch_optional(sql, vec![text(&self.tenant_id), text(id)])
+    /// Runs `sql`, which selects `id` for the tenant and `$2`, and returns
+    /// the count with the first ids.
+    async fn ids(&self, tx: &mut WriteTx, sql: &str, id: &str) -> Result<Ids, StoreError> {
+        let rows = tx
+            .fetch_all(sql, vec![text(&self.tenant_id), text(id)])
             .await?;
-        Ok(match row {
-            Some(row) => row.try_get("n")?,
-            None => 0,
+        let mut first = Vec::new();
+        for row in rows.iter().take(LISTED) {
+            first.push(row.try_get::<String>("id")?);
+        }
+        Ok(Ids {
+            count: rows.len(),
+            first,
         })
     }
 
     /// Returns the ids of the policies in force whose newest version names
-    /// `id` in `what.<list>`.
+    /// `id` in `what.<list>`, each with whether `id` is the only bank or
+    /// zone the policy names.
     async fn policies_naming(
         &self,
         tx: &mut WriteTx,
         list: &str,
         id: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, bool)>, StoreError> {
         let rows = tx
             .fetch_all(
                 "SELECT id, document, retired FROM policies p WHERE tenant_id = $1 AND version = \
@@ -231,13 +273,38 @@ impl TenantStore {
             let document: String = row.try_get("document")?;
             let document: Value = serde_json::from_str(&document)
                 .map_err(|e| StoreError::Corrupt(format!("policy {policy}: {e}")))?;
-            let names = document["what"][list]
-                .as_array()
-                .is_some_and(|ids| ids.iter().any(|named| named.as_str() == Some(id)));
-            if retired == 0 && names {
-                naming.push(policy);
+            let named = |key: &str| -> Vec<&str> {
+                let ids = document["what"][key].as_array();
+                ids.map(|ids| ids.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default()
+            };
+            let places: Vec<&str> = named("banks").into_iter().chain(named("zones")).collect();
+            if retired == 0 && named(list).contains(&id) {
+                let last_place = places.iter().all(|place| *place == id);
+                naming.push((policy, last_place));
             }
         }
         Ok(naming)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(count: usize) -> Ids {
+        Ids {
+            count,
+            first: (1..=count.min(LISTED)).map(|n| format!("z{n}")).collect(),
+        }
+    }
+
+    #[test]
+    fn listed_names_first_ids_and_counts_rest() {
+        assert_eq!(ids(0).listed(), None);
+        assert_eq!(ids(2).listed().unwrap(), "z1, z2");
+        let many = ids(LISTED + 3).listed().unwrap();
+        assert!(many.starts_with("z1, z2, "), "{many}");
+        assert!(many.ends_with("z10 and 3 more"), "{many}");
     }
 }
