@@ -9,6 +9,7 @@
 
 mod attributes;
 pub(crate) mod audit_sink;
+mod end;
 mod engine;
 pub(crate) mod index;
 pub(crate) mod open;

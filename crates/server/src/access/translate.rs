@@ -69,6 +69,53 @@ impl Translator {
         });
     }
 
+    /// Ends the assignment on `locker` at an administrator's request. The
+    /// locker may hold the holder's belongings, so it goes to clear-out,
+    /// and the holder and facilities are notified.
+    pub fn end_by_hand(&mut self, index: &TenantIndex, locker: &LockerId, actor: &Actor) {
+        let Some(held) = index.held.get(locker) else {
+            return;
+        };
+        let user = held.assignment.user.to_string();
+        let reason = "ended_by_admin";
+
+        self.changes.end.push((held.id.clone(), reason.to_string()));
+        self.ops.push(IndexOp::Release(locker.clone()));
+        self.changes
+            .locker_states
+            .push((locker.to_string(), "clear_out".to_string()));
+        self.ops
+            .push(IndexOp::LockerState(locker.clone(), LockerState::ClearOut));
+
+        let source = AuditDraft::admin_source(actor);
+        let records = [
+            (
+                "assignment_ended",
+                json!({"user": user, "assignment": held.id, "reason": reason}),
+            ),
+            ("locker_clear_out", json!({"previous_user": user})),
+        ];
+        for (action, detail) in records {
+            self.changes.audit.push(AuditDraft {
+                actor: actor.clone(),
+                source: source.clone(),
+                action: action.to_string(),
+                subject: locker.to_string(),
+                detail,
+            });
+        }
+
+        self.notify(index, &user, Recipient::Owner, NotifyReason::AccessEnded);
+        if let Some(entry) = self.changes.outbox.last_mut() {
+            entry.detail["locker"] = json!(locker);
+            entry.detail["reason"] = json!(reason);
+        }
+        let clear_out = NotifyReason::ClearOutNeeded {
+            locker: locker.clone(),
+        };
+        self.notify(index, &user, Recipient::Facilities, clear_out);
+    }
+
     /// Ends bookings whose time is up.
     pub fn end_bookings(&mut self, index: &TenantIndex, lockers: &[LockerId]) {
         for locker in lockers {

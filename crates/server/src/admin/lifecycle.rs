@@ -1,14 +1,15 @@
 //! What the lifecycle engine did: open assignments, the notification
-//! outbox, and the tenant settings it follows.
+//! outbox, and the tenant settings it follows; and ending an assignment
+//! by hand.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use lockgate_domain::access::model::LockerId;
 use lockgate_store::{AssignmentRow, AuditDraft};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiJson, ApiQuery, Helpdesk, TenantAdmin};
+use super::{AdminAuth, ApiJson, ApiQuery, FacilityManager, Helpdesk, TenantAdmin};
 use crate::AppState;
 use crate::error::ApiFailure;
 
@@ -22,6 +23,26 @@ pub(crate) struct AssignmentView {
     /// index.
     user_name: Option<String>,
     display_name: Option<String>,
+}
+
+/// `POST /assignments/{assignment}/end`: ends an open assignment now and
+/// returns its locker, which waits for clear-out. A holder still entitled
+/// gets another locker.
+pub(crate) async fn end_assignment(
+    State(state): State<AppState>,
+    auth: AdminAuth<FacilityManager>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<lockgate_store::LockerRecord>, ApiFailure> {
+    state.access.settle(&auth.tenant.id).await?;
+    let locker = state
+        .access
+        .end_assignment(&auth.tenant.id, &id, &auth.actor)
+        .await?;
+    let tenant = state.store.tenant(&auth.tenant.id);
+    let record = tenant.get_locker(locker.as_str()).await?.ok_or_else(|| {
+        ApiFailure::not_found(format!("locker \"{locker}\" was deleted meanwhile"))
+    })?;
+    Ok(Json(record))
 }
 
 /// `GET /assignments`: open assignments and bookings.

@@ -70,6 +70,10 @@ fn access_router() -> Router<AppState> {
         .route(&tenant("/users/{user}/access"), get(people::access_summary))
         .route(&tenant("/explain"), get(people::explain))
         .route(&tenant("/assignments"), get(lifecycle::assignments))
+        .route(
+            &tenant("/assignments/{assignment}/end"),
+            post(lifecycle::end_assignment),
+        )
         .route(&tenant("/outbox"), get(lifecycle::outbox))
         .route(
             &tenant("/identity-connection"),

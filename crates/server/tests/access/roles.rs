@@ -31,6 +31,12 @@ fn routes(user: &str) -> Vec<(Method, String, Option<Value>, Role)> {
             Helpdesk,
         ),
         (Method::GET, "/assignments".into(), None, Helpdesk),
+        (
+            Method::POST,
+            "/assignments/no-such-assignment/end".into(),
+            None,
+            FacilityManager,
+        ),
         (Method::GET, "/outbox".into(), None, Helpdesk),
         (Method::GET, "/settings".into(), None, Helpdesk),
         (

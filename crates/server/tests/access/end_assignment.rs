@@ -1,0 +1,100 @@
+//! A facility manager ends an assignment by hand: the locker waits for
+//! clear-out, the holder and facilities are notified, and a holder still
+//! entitled gets another locker.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::fixture::Hospital;
+
+async fn end(hospital: &Hospital, assignment: &str) -> (StatusCode, Value) {
+    let path = format!("/assignments/{assignment}/end");
+    hospital.access.admin(Method::POST, &path, None).await
+}
+
+async fn ended_by_hand(hospital: Hospital) {
+    let user = hospital.nurse("moved@st-marys.example", "R-80").await;
+    let held = hospital.lockers_of(&user).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    let assignment = held[0]["id"].as_str().unwrap().to_string();
+    let old_locker = held[0]["locker_id"].as_str().unwrap().to_string();
+    let old_door = hospital.door_of(&user).await;
+
+    let (status, locker) = end(&hospital, &assignment).await;
+    assert_eq!(status, StatusCode::OK, "{locker}");
+    assert_eq!(locker["id"], old_locker.as_str(), "{locker}");
+    assert_eq!(locker["state"], "clear_out", "{locker}");
+
+    // Still a nurse, so the engine gives another locker on the ward.
+    let held = hospital.lockers_of(&user).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_ne!(held[0]["locker_id"], old_locker.as_str(), "{held:?}");
+    let new_door = hospital.door_of(&user).await;
+    assert_eq!(hospital.tap("R-80", &new_door).await["decision"], "allow");
+    let old = hospital.tap("R-80", &old_door).await;
+    assert_eq!(old["decision"], "deny", "{old}");
+
+    let (status, body) = hospital
+        .access
+        .admin(Method::GET, "/audit?limit=1000", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ended = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "assignment_ended" && r["subject"] == old_locker.as_str())
+        .cloned()
+        .expect("an assignment_ended record");
+    assert_eq!(ended["detail"]["reason"], "ended_by_admin", "{ended}");
+    assert_eq!(
+        ended["detail"]["assignment"],
+        assignment.as_str(),
+        "{ended}"
+    );
+    assert_eq!(ended["source"], "admin", "{ended}");
+
+    let outbox = hospital.outbox().await;
+    let about = |kind: &str, recipient: &str| {
+        outbox.iter().any(|entry| {
+            entry["kind"] == kind
+                && entry["recipient"] == recipient
+                && entry["detail"]["locker"] == old_locker.as_str()
+        })
+    };
+    assert!(about("access_ended", "owner"), "{outbox:?}");
+    assert!(about("clear_out_needed", "facilities"), "{outbox:?}");
+
+    // Ended once: a second request finds no open assignment and changes
+    // nothing.
+    let (status, body) = end(&hospital, &assignment).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains(&assignment),
+        "{body}"
+    );
+    assert_eq!(hospital.locker_state(&old_locker).await, "clear_out");
+
+    // Once emptied, the locker can be deleted.
+    let path = format!("/lockers/{old_locker}/emptied");
+    let (status, body) = hospital
+        .access
+        .admin(Method::POST, &path, Some(serde_json::json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let path = format!("/lockers/{old_locker}");
+    let (status, body) = hospital.access.admin(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
+#[tokio::test]
+async fn assignment_ended_by_hand_sqlite() {
+    ended_by_hand(Hospital::open().await).await;
+}
+
+#[tokio::test]
+async fn assignment_ended_by_hand_postgres() {
+    if let Some(hospital) = Hospital::on_postgres().await {
+        ended_by_hand(hospital).await;
+    }
+}
