@@ -53,6 +53,10 @@ pub struct AccessChanges {
     pub grace: Vec<(String, Option<String>)>,
     /// Assignment id and the reason it ended.
     pub end: Vec<(String, String)>,
+    /// Whether every assignment in `end` must still be open. When one has
+    /// ended meanwhile, nothing is written and the result is `NotFound`.
+    /// An end by hand sets it; an engine pass ends what is still open.
+    pub end_must_apply: bool,
     /// Locker id and its new state.
     pub locker_states: Vec<(String, String)>,
     pub outbox: Vec<OutboxEntry>,
@@ -182,7 +186,12 @@ impl TenantStore {
         let tenant = self.tenant_id.as_str();
         let now = timestamp::now();
         let mut batch = Batch::default();
-        for (id, reason) in &changes.end {
+        let unchecked_ends = if changes.end_must_apply {
+            &[][..]
+        } else {
+            &changes.end[..]
+        };
+        for (id, reason) in unchecked_ends {
             batch.push(
                 "UPDATE assignments SET ended_at = $1, end_reason = $2 \
                  WHERE tenant_id = $3 AND id = $4 AND ended_at IS NULL",
@@ -245,6 +254,21 @@ impl TenantStore {
             );
         }
         let mut tx = WriteTx::begin(&self.store).await?;
+        if changes.end_must_apply {
+            for (id, reason) in &changes.end {
+                let ended = tx
+                    .write_checked(
+                        "UPDATE assignments SET ended_at = $1, end_reason = $2 \
+                         WHERE tenant_id = $3 AND id = $4 AND ended_at IS NULL",
+                        vec![text(&now), text(reason), text(tenant), text(id)],
+                    )
+                    .await?;
+                if ended == 0 {
+                    tx.rollback().await?;
+                    return Err(StoreError::NotFound(format!("open assignment \"{id}\"")));
+                }
+            }
+        }
         tx.write(batch).await?;
         append_in(&mut tx, self.store.backend, tenant, changes.audit).await?;
         tx.commit().await?;

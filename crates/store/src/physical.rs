@@ -341,8 +341,12 @@ pub(crate) enum WriteMode {
 enum StateChange {
     /// An admin sets `blocked`, `maintenance` or `available`.
     Admin(LockerState),
-    /// A facility manager records a locker in clear-out as emptied.
-    Emptied { note: Option<String> },
+    /// A facility manager records a locker in clear-out as emptied, and
+    /// sets `available`, `blocked` or `maintenance`.
+    Emptied {
+        note: Option<String>,
+        then: LockerState,
+    },
     /// The lifecycle engine starts a clear-out.
     ClearOut,
 }
@@ -844,16 +848,19 @@ impl TenantStore {
             .await
     }
 
-    /// Records a locker in clear-out as emptied by a facility manager,
-    /// which makes it `available` again. `note` is kept in the audit record,
-    /// such as where the contents went.
+    /// Records a locker in clear-out as emptied by a facility manager and
+    /// sets it to `then`: `available` again, or `blocked` or `maintenance`
+    /// for a locker that should not be assigned, such as one to be
+    /// removed. `note` is kept in the audit record, such as where the
+    /// contents went.
     pub async fn mark_emptied(
         &self,
         actor: Actor,
         id: &str,
         note: Option<String>,
+        then: LockerState,
     ) -> Result<LockerRecord, StoreError> {
-        self.change_state(actor, id, StateChange::Emptied { note })
+        self.change_state(actor, id, StateChange::Emptied { note, then })
             .await
     }
 
@@ -877,7 +884,12 @@ impl TenantStore {
         if let StateChange::Admin(state) = &change {
             check_admin_target(id, *state)?;
         }
-        if let StateChange::Emptied { note: Some(note) } = &change
+        if let StateChange::Emptied { then, .. } = &change {
+            check_admin_target(id, *then)?;
+        }
+        if let StateChange::Emptied {
+            note: Some(note), ..
+        } = &change
             && note.chars().count() > MAX_NOTE_CHARS
         {
             return Err(StoreError::Invalid(format!(
@@ -942,7 +954,7 @@ impl TenantStore {
             )));
         }
         let mut detail = json!({"from": current.state, "to": plan.target});
-        if let StateChange::Emptied { note } = &change {
+        if let StateChange::Emptied { note, .. } = &change {
             detail["note"] = json!(note);
         }
         let draft = AuditDraft {
@@ -1097,7 +1109,7 @@ fn plan_change(
                 action: "locker_state_changed",
             }))
         }
-        StateChange::Emptied { .. } => {
+        StateChange::Emptied { then, .. } => {
             if from != LockerState::ClearOut {
                 return Err(StoreError::Conflict(format!(
                     "locker \"{id}\" is {state_name}, not clear_out; only a locker waiting \
@@ -1105,10 +1117,10 @@ fn plan_change(
                 )));
             }
             if open_assignments > 0 {
-                return Err(open_assignment_conflict(id, "made available"));
+                return Err(open_assignment_conflict(id, "recorded emptied"));
             }
             Ok(Some(Plan {
-                target: LockerState::Available,
+                target: *then,
                 action: "locker_emptied",
             }))
         }

@@ -9,7 +9,7 @@
 //! closes.
 
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use lockgate_domain::timestamp;
 use lockgate_store::{AuditDraft, Store, StoreError};
@@ -109,16 +109,18 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::new();
     let mut unwritten = Unwritten::default();
     loop {
-        let received = if unwritten.is_empty() {
-            receiver.recv_many(&mut jobs, MAX_BATCH).await
-        } else {
-            // `recv_many` is cancel safe, so a timeout loses no job.
-            match tokio::time::timeout(RETRY_EVERY, receiver.recv_many(&mut jobs, MAX_BATCH)).await
-            {
-                Ok(received) => received,
-                Err(_) => {
-                    unwritten.retry(&store).await;
-                    continue;
+        let received = match unwritten.next_attempt {
+            None => receiver.recv_many(&mut jobs, MAX_BATCH).await,
+            Some(at) => {
+                // `recv_many` is cancel safe, so a timeout loses no job.
+                let wait = at.saturating_duration_since(Instant::now());
+                let receiving = receiver.recv_many(&mut jobs, MAX_BATCH);
+                match tokio::time::timeout(wait, receiving).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        unwritten.retry(&store).await;
+                        continue;
+                    }
                 }
             }
         };
@@ -136,7 +138,11 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
         if !records.is_empty() {
             write(&store, records, &mut unwritten).await;
         }
-        if !flushes.is_empty() && !unwritten.is_empty() {
+        // Decisions that keep arriving must not put the retry off.
+        let due = unwritten
+            .next_attempt
+            .is_some_and(|at| at <= Instant::now());
+        if due || (!flushes.is_empty() && !unwritten.is_empty()) {
             unwritten.retry(&store).await;
         }
         for done in flushes {
@@ -182,6 +188,8 @@ async fn write(store: &Store, records: Vec<Record>, unwritten: &mut Unwritten) {
 struct Unwritten {
     drafts: VecDeque<(String, AuditDraft)>,
     given_up: u64,
+    /// When to try the kept records again; `None` while there are none.
+    next_attempt: Option<Instant>,
 }
 
 impl Unwritten {
@@ -205,11 +213,17 @@ impl Unwritten {
             }
         }
         self.drafts.push_back((tenant_id, draft));
+        self.next_attempt
+            .get_or_insert_with(|| Instant::now() + RETRY_EVERY);
     }
 
     /// Writes the kept records, oldest first, in transactions of their own,
     /// because a failure of theirs must not fail a commit that an allowed
     /// open waits for. Stops at the first failure and keeps the rest.
+    ///
+    /// NOTE: a record that can never be written holds back those behind
+    /// it until newer failures push it out. This server builds every
+    /// record, so none is expected to fail that way.
     async fn retry(&mut self, store: &Store) {
         let mut written = 0;
         while !self.drafts.is_empty() {
@@ -226,6 +240,7 @@ impl Unwritten {
         if written > 0 {
             tracing::info!(written, "denied decisions audited after a failed write");
         }
+        self.next_attempt = (!self.drafts.is_empty()).then(|| Instant::now() + RETRY_EVERY);
     }
 }
 

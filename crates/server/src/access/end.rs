@@ -12,24 +12,39 @@ use super::translate::Translator;
 impl Access {
     /// Ends the open assignment `id` now and returns its locker, which goes
     /// to clear-out. The holder is planned again, so one still entitled
-    /// gets another locker on the engine's next pass.
+    /// under a policy that assigns lockers gets another when one is free.
     pub(crate) async fn end_assignment(
         &self,
         tenant_id: &str,
         id: &str,
         actor: &Actor,
     ) -> Result<LockerId, StoreError> {
+        let this = self.clone();
+        let (tenant_id, id, actor) = (tenant_id.to_string(), id.to_string(), actor.clone());
+        // A request dropped between the commit and the index update would
+        // leave the index behind the database, so the change runs as a
+        // task of its own, as an engine pass does.
+        tokio::spawn(async move { this.end_assignment_now(&tenant_id, &id, &actor).await })
+            .await
+            .map_err(|err| StoreError::Internal(format!("ending the assignment failed: {err}")))?
+    }
+
+    async fn end_assignment_now(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<LockerId, StoreError> {
         let tenant = self.tenant(tenant_id).await?;
+
         // Held like a pass of the engine, so no pass plans from an index
         // that this change is about to alter.
         let mut engine = tenant.engine.lock().await;
-        let (changes, ops, user, locker) = {
+        let (mut changes, ops, user, locker) = {
             let index = tenant.read();
             let found = index.held.iter().find(|(_, held)| held.id == id);
             let Some((locker, held)) = found else {
-                return Err(StoreError::NotFound(format!(
-                    "open assignment \"{id}\"; GET /assignments lists them"
-                )));
+                return Err(StoreError::NotFound(format!("open assignment \"{id}\"")));
             };
             let mut translator = Translator::new(self.now());
             translator.end_by_hand(&index, locker, actor);
@@ -41,6 +56,10 @@ impl Access {
                 locker.clone(),
             )
         };
+
+        // The index may still show a booking that a booking request has
+        // ended in the database meanwhile; then nothing is written.
+        changes.end_must_apply = true;
         self.inner
             .store
             .tenant(tenant_id)

@@ -292,11 +292,20 @@ struct Emptied {
     /// Kept in the audit record, such as where the contents went.
     #[serde(default)]
     note: Option<String>,
+    /// The state to leave the locker in: `available` unless given, or
+    /// `blocked` or `maintenance` so that the engine does not assign it.
+    #[serde(default = "available")]
+    state: LockerState,
 }
 
-/// `POST /lockers/{locker}/emptied` with `{}` or `{"note": "..."}`: a
-/// facility manager records a locker in clear-out as emptied, which makes
-/// it available again.
+fn available() -> LockerState {
+    LockerState::Available
+}
+
+/// `POST /lockers/{locker}/emptied` with `{}`, `{"note": "..."}` and
+/// optionally `{"state": "blocked"}` or `"maintenance"`: a facility
+/// manager records a locker in clear-out as emptied, which makes it
+/// available again unless another state is given.
 async fn mark_emptied(
     State(state): State<AppState>,
     auth: AdminAuth<FacilityManager>,
@@ -304,7 +313,9 @@ async fn mark_emptied(
     ApiJson(emptied): ApiJson<Emptied>,
 ) -> Result<Json<LockerRecord>, ApiFailure> {
     let tenant = state.store.tenant(&auth.tenant.id);
-    let locker = tenant.mark_emptied(auth.actor, &id, emptied.note).await?;
+    let locker = tenant
+        .mark_emptied(auth.actor, &id, emptied.note, emptied.state)
+        .await?;
     state.access.lockers_changed(&auth.tenant.id).await?;
     Ok(Json(locker))
 }

@@ -69,19 +69,20 @@ async fn ended_by_hand(hospital: Hospital) {
     // nothing.
     let (status, body) = end(&hospital, &assignment).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let missing = format!("open assignment \"{assignment}\" not found");
     assert!(
-        body["detail"].as_str().unwrap().contains(&assignment),
+        body["detail"].as_str().unwrap().contains(&missing),
         "{body}"
     );
     assert_eq!(hospital.locker_state(&old_locker).await, "clear_out");
 
-    // Once emptied, the locker can be deleted.
+    // Emptied into `blocked`, the engine cannot give it to anyone before
+    // it is deleted.
     let path = format!("/lockers/{old_locker}/emptied");
-    let (status, body) = hospital
-        .access
-        .admin(Method::POST, &path, Some(serde_json::json!({})))
-        .await;
+    let body = serde_json::json!({"note": "bag to security", "state": "blocked"});
+    let (status, body) = hospital.access.admin(Method::POST, &path, Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "blocked", "{body}");
     let path = format!("/lockers/{old_locker}");
     let (status, body) = hospital.access.admin(Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");

@@ -278,9 +278,10 @@ impl TenantStore {
                 ids.map(|ids| ids.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default()
             };
-            let places: Vec<&str> = named("banks").into_iter().chain(named("zones")).collect();
-            if retired == 0 && named(list).contains(&id) {
-                let last_place = places.iter().all(|place| *place == id);
+            let other = if list == "banks" { "zones" } else { "banks" };
+            let here = named(list);
+            if retired == 0 && here.contains(&id) {
+                let last_place = here.iter().all(|place| *place == id) && named(other).is_empty();
                 naming.push((policy, last_place));
             }
         }

@@ -274,7 +274,9 @@ async fn state_rules_hold() {
         .unwrap();
     assert_eq!(blocked.state, LockerState::Blocked);
 
-    let not_waiting = tenant.mark_emptied(admin(), "w3-a-2", None).await;
+    let not_waiting = tenant
+        .mark_emptied(admin(), "w3-a-2", None, LockerState::Available)
+        .await;
     assert!(
         matches!(&not_waiting, Err(StoreError::Conflict(m)) if m.contains("not clear_out")),
         "{not_waiting:?}"
@@ -291,14 +293,41 @@ async fn state_rules_hold() {
         matches!(&by_hand, Err(StoreError::Conflict(m)) if m.contains("record it emptied")),
         "{by_hand:?}"
     );
+    let note = Some("bag to security".to_string());
     let emptied = tenant
-        .mark_emptied(admin(), "w3-a-2", Some("bag to security".into()))
+        .mark_emptied(admin(), "w3-a-2", note, LockerState::Available)
         .await
         .unwrap();
     assert_eq!(emptied.state, LockerState::Available);
     let last = tenant.audit_records(0, 100).await.unwrap().pop().unwrap();
     assert_eq!(last.action, "locker_emptied");
     assert_eq!(last.detail["note"], "bag to security");
+    assert_eq!(last.detail["to"], "available");
+
+    // A locker to be taken out of service is emptied straight into a
+    // state the engine does not assign from. The engine's own states are
+    // rejected as targets.
+    tenant
+        .begin_clear_out(Actor::System, "w3-a-2")
+        .await
+        .unwrap();
+    for engine_state in [LockerState::Assigned, LockerState::ClearOut] {
+        let rejected = tenant
+            .mark_emptied(admin(), "w3-a-2", None, engine_state)
+            .await;
+        assert!(
+            matches!(&rejected, Err(StoreError::Invalid(m)) if m.contains("cannot be set by hand")),
+            "{rejected:?}"
+        );
+    }
+    let blocked = tenant
+        .mark_emptied(admin(), "w3-a-2", None, LockerState::Blocked)
+        .await
+        .unwrap();
+    assert_eq!(blocked.state, LockerState::Blocked);
+    let last = tenant.audit_records(0, 100).await.unwrap().pop().unwrap();
+    assert_eq!(last.action, "locker_emptied");
+    assert_eq!(last.detail["to"], "blocked");
 
     let missing = tenant
         .set_locker_state(admin(), "w3-a-99", LockerState::Blocked)
