@@ -171,6 +171,26 @@ impl TenantStore {
         Ok(row.try_get("seq")?)
     }
 
+    /// Returns when and why an assignment ended, or `None` when it is open
+    /// or unknown.
+    pub async fn assignment_end(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ended_at, end_reason FROM assignments \
+             WHERE tenant_id = $1 AND id = $2 AND ended_at IS NOT NULL",
+        )
+        .bind(&self.tenant_id)
+        .bind(id)
+        .fetch_optional(&self.store.reader)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("ended_at")?, row.try_get("end_reason")?))),
+            None => Ok(None),
+        }
+    }
+
     /// Writes one engine pass in one transaction.
     pub async fn apply_changes(&self, changes: AccessChanges) -> Result<(), StoreError> {
         if changes.is_empty() {

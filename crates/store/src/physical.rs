@@ -998,7 +998,9 @@ impl TenantStore {
             tx.rollback().await?;
             return Err(StoreError::Conflict(format!(
                 "locker \"{id}\" is in clear_out and may still hold its previous owner's \
-                 belongings; record it emptied before deleting it"
+                 belongings; record it emptied before deleting it, with \
+                 POST /lockers/{id}/emptied and {{\"state\": \"blocked\"}} so that the \
+                 engine does not assign it in between"
             )));
         }
         let deleted = tx

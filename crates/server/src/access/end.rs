@@ -40,23 +40,24 @@ impl Access {
         // Held like a pass of the engine, so no pass plans from an index
         // that this change is about to alter.
         let mut engine = tenant.engine.lock().await;
-        let (mut changes, ops, user, locker) = {
+        let planned = {
             let index = tenant.read();
             let found = index.held.iter().find(|(_, held)| held.id == id);
-            let Some((locker, held)) = found else {
-                return Err(StoreError::NotFound(format!("open assignment \"{id}\"")));
-            };
-            let mut translator = Translator::new(self.now());
-            translator.end_by_hand(&index, locker, actor);
-            let (changes, ops) = translator.finish();
-            (
-                changes,
-                ops,
-                held.assignment.user.to_string(),
-                locker.clone(),
-            )
+            found.map(|(locker, held)| {
+                let mut translator = Translator::new(self.now());
+                translator.end_by_hand(&index, locker, actor);
+                let (changes, ops) = translator.finish();
+                (
+                    changes,
+                    ops,
+                    held.assignment.user.to_string(),
+                    locker.clone(),
+                )
+            })
         };
-
+        let Some((mut changes, ops, user, locker)) = planned else {
+            return Err(self.not_open(tenant_id, id).await);
+        };
         // The index may still show a booking that a booking request has
         // ended in the database meanwhile; then nothing is written.
         changes.end_must_apply = true;
@@ -69,5 +70,19 @@ impl Access {
         engine.dirty.insert(user);
         self.inner.wake.notify_one();
         Ok(locker)
+    }
+
+    /// Explains why assignment `id` cannot be ended: it ended already (a
+    /// second request, say), or no assignment has that id.
+    async fn not_open(&self, tenant_id: &str, id: &str) -> StoreError {
+        match self.inner.store.tenant(tenant_id).assignment_end(id).await {
+            Ok(Some((at, reason))) => StoreError::Conflict(format!(
+                "assignment \"{id}\" already ended at {at} ({}); GET /assignments lists the \
+                 open ones",
+                reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            Ok(None) => StoreError::NotFound(format!("open assignment \"{id}\"")),
+            Err(error) => error,
+        }
     }
 }

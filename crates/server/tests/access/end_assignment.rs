@@ -65,15 +65,20 @@ async fn ended_by_hand(hospital: Hospital) {
     assert!(about("access_ended", "owner"), "{outbox:?}");
     assert!(about("clear_out_needed", "facilities"), "{outbox:?}");
 
-    // Ended once: a second request finds no open assignment and changes
-    // nothing.
+    // Ended once: a second request gets a 409 with the time, and changes
+    // nothing. An unknown id is not found.
     let (status, body) = end(&hospital, &assignment).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let missing = format!("open assignment \"{assignment}\" not found");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let detail = body["detail"].as_str().unwrap();
     assert!(
-        body["detail"].as_str().unwrap().contains(&missing),
+        detail.contains(&format!("assignment \"{assignment}\" already ended at ")),
         "{body}"
     );
+    assert!(detail.contains("(ended_by_admin)"), "{body}");
+    let (status, body) = end(&hospital, "no-such-assignment").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let missing = "open assignment \"no-such-assignment\" not found";
+    assert!(body["detail"].as_str().unwrap().contains(missing), "{body}");
     assert_eq!(hospital.locker_state(&old_locker).await, "clear_out");
 
     // Emptied into `blocked`, the engine cannot give it to anyone before

@@ -81,7 +81,10 @@ async fn rejected_while_referenced(access: &AccessApp) {
         "{detail}"
     );
     assert!(
-        detail.contains("(delete each with DELETE /lockers/{id} first)"),
+        detail.contains(
+            "(delete each with DELETE /lockers/{id} first; an assigned locker needs its \
+             assignment ended first, with POST /assignments/{id}/end)"
+        ),
         "{detail}"
     );
     assert!(

@@ -7,6 +7,7 @@
 //! the deletion runs is not seen by its checks, since neither locks the
 //! place. Both may name ids that do not exist yet anyway, with a warning.
 
+use lockgate_domain::access::model::LockerId;
 use lockgate_domain::audit::Actor;
 use serde_json::{Value, json};
 
@@ -193,8 +194,15 @@ impl TenantStore {
         if let Some(listed) = children.listed() {
             let (count, plural) = (children.count, plural(children.count));
             let each = if count == 1 { "it" } else { "each" };
+            let assigned = if place == Place::Bank {
+                "; an assigned locker needs its assignment ended first, with \
+                 POST /assignments/{id}/end"
+            } else {
+                ""
+            };
             blockers.push(format!(
-                "it has {count} {word}{plural}: {listed} (delete {each} with DELETE /{table}/{{id}} first)"
+                "it has {count} {word}{plural}: {listed} (delete {each} with \
+                 DELETE /{table}/{{id}} first{assigned})"
             ));
         }
         if let Some(list) = place.policy_list() {
@@ -239,14 +247,15 @@ impl TenantStore {
         let rows = tx
             .fetch_all(sql, vec![text(&self.tenant_id), text(id)])
             .await?;
-        let mut first = Vec::new();
-        for row in rows.iter().take(LISTED) {
-            first.push(row.try_get::<String>("id")?);
-        }
-        Ok(Ids {
-            count: rows.len(),
-            first,
-        })
+        let mut ids = rows
+            .iter()
+            .map(|row| row.try_get::<String>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        // In door order, as lockers are listed: w3-a-2 before w3-a-10.
+        ids.sort_by(|a, b| LockerId::compare_doors(a, b));
+        let count = ids.len();
+        ids.truncate(LISTED);
+        Ok(Ids { count, first: ids })
     }
 
     /// Returns the ids of the policies in force whose newest version names
