@@ -1074,8 +1074,8 @@ fn check_admin_target(id: &str, state: LockerState) -> Result<(), StoreError> {
 
 fn open_assignment_conflict(id: &str, verb: &str) -> StoreError {
     StoreError::Conflict(format!(
-        "locker \"{id}\" has an open assignment, so it cannot be {verb}; GET /assignments \
-         shows who holds it. The assignment ends when its booking runs out, when its holder \
+        "locker \"{id}\" has an open assignment, so it cannot be {verb}; \
+         GET /assignments?locker={id} shows who holds it. The assignment ends when its booking runs out, when its holder \
          loses the policy behind it and that policy's mover grace days have passed, or at once \
          with POST /assignments/{{assignment id}}/end; a locker that may hold belongings then \
          waits for clear-out (POST /lockers/{id}/emptied)"

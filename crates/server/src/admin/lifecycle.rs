@@ -3,7 +3,7 @@
 //! by hand.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use lockgate_domain::access::model::LockerId;
 use lockgate_store::{AssignmentRow, AuditDraft};
 use serde::{Deserialize, Serialize};
@@ -45,11 +45,14 @@ pub(crate) async fn end_assignment(
     Ok(Json(record))
 }
 
-/// `GET /assignments`: open assignments and bookings.
+/// `GET /assignments`: open assignments and bookings, filtered by
+/// `locker`, `bank` or `user` (id or `userName`) when given.
 pub(crate) async fn assignments(
     State(state): State<AppState>,
     auth: AdminAuth<Helpdesk>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<AssignmentView>>, ApiFailure> {
+    let filter = super::physical::filters(query.as_deref(), &["locker", "bank", "user"])?;
     state.access.settle(&auth.tenant.id).await?;
     let mut rows = state
         .store
@@ -60,8 +63,25 @@ pub(crate) async fn assignments(
     rows.sort_by(|a, b| LockerId::compare_doors(&a.locker_id, &b.locker_id));
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
+    let wanted = |row: &AssignmentRow| {
+        let locker = LockerId::new(row.locker_id.as_str());
+        let bank = index.lockers.get(&locker).map(|l| l.bank.as_str());
+        let user = index.users.get(&row.user_id);
+        let user_matches = |wanted: &String| {
+            row.user_id == *wanted
+                || user.is_some_and(|entry| entry.user_name.eq_ignore_ascii_case(wanted))
+        };
+        filter
+            .get("locker")
+            .is_none_or(|wanted| row.locker_id == *wanted)
+            && filter
+                .get("bank")
+                .is_none_or(|wanted| bank == Some(wanted.as_str()))
+            && filter.get("user").is_none_or(user_matches)
+    };
     let views = rows
         .into_iter()
+        .filter(|row| wanted(row))
         .map(|row| {
             let user = index.users.get(&row.user_id);
             AssignmentView {

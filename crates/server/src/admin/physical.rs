@@ -45,7 +45,10 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Reads the query string and rejects parameters other than `allowed`, so
 /// a misspelt filter fails instead of silently matching everything.
-fn filters(query: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiFailure> {
+pub(crate) fn filters(
+    query: Option<&str>,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, ApiFailure> {
     let mut values = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if !allowed.contains(&name.as_ref()) {

@@ -667,3 +667,42 @@ async fn policy_change_reaches_over_two_thousand_users() {
     assert_eq!(holders.len(), USERS, "every user holds one");
     assert_eq!(lockers.len(), USERS, "no locker is held twice");
 }
+
+/// Lists open assignments with `query`.
+async fn assignments_where(hospital: &Hospital, query: &str) -> (StatusCode, serde_json::Value) {
+    let path = format!("/assignments?{query}");
+    hospital.access.admin(Method::GET, &path, None).await
+}
+
+#[tokio::test]
+async fn assignments_filtered_by_query() {
+    let hospital = Hospital::open().await;
+    let first = hospital.nurse("first@st-marys.example", "R-91").await;
+    let second = hospital.nurse("second@st-marys.example", "R-92").await;
+    let first_locker = hospital.lockers_of(&first).await[0]["locker_id"].clone();
+    assert_eq!(hospital.lockers_of(&second).await.len(), 1);
+
+    let (status, body) = assignments_where(&hospital, "user=FIRST@st-marys.example").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows = body.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{body}");
+    assert_eq!(rows[0]["user_id"], first.as_str());
+
+    let query = format!("locker={}", first_locker.as_str().unwrap());
+    let (status, body) = assignments_where(&hospital, &query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 1, "{body}");
+
+    let (_, body) = assignments_where(&hospital, "bank=ward-a").await;
+    assert_eq!(body.as_array().unwrap().len(), 2, "{body}");
+    let (_, body) = assignments_where(&hospital, "bank=flex-b").await;
+    assert!(body.as_array().unwrap().is_empty(), "{body}");
+
+    let (status, body) = assignments_where(&hospital, "bnak=ward-a").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("\"bnak\" is not known; use locker, bank, user"),
+        "{body}"
+    );
+}
