@@ -291,14 +291,72 @@ impl Store {
         tenant_id: &str,
         credential_id: &str,
     ) -> Result<(), StoreError> {
+        let actor = Actor::Admin("cli".to_string());
+        let revoked = self
+            .revoke_as(tenant_id, credential_id, None, actor)
+            .await?;
+        if !revoked {
+            return Err(StoreError::NotFound(format!(
+                "active credential \"{credential_id}\" of this tenant (list them with `lockgate scim-token list TENANT`)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Revokes a device token of the tenant for an administrator. Returns
+    /// `NotFound` for an id that is no active device token of the tenant,
+    /// so this route cannot revoke other kinds of credentials.
+    pub async fn revoke_device_token(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        let kind = Some(CredentialKind::DeviceToken);
+        if !self
+            .revoke_as(tenant_id, credential_id, kind, actor)
+            .await?
+        {
+            return Err(StoreError::NotFound(format!(
+                "active device token \"{credential_id}\" (GET /device-tokens lists them)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Revokes a credential, of `kind` when given, and its dependants, with
+    /// an audit record by `actor`. Returns whether anything was revoked.
+    async fn revoke_as(
+        &self,
+        tenant_id: &str,
+        credential_id: &str,
+        kind: Option<CredentialKind>,
+        actor: Actor,
+    ) -> Result<bool, StoreError> {
         let (store, tenant, id) = (
             self.clone(),
             tenant_id.to_string(),
             credential_id.to_string(),
         );
+        let kind = kind.map(|kind| kind.as_str().to_string());
         let revoked = self
             .run_write(move || async move {
                 let mut tx = WriteTx::begin(&store).await?;
+                // The credential's kind is checked on the row the id names,
+                // before anything is revoked.
+                if let Some(kind) = &kind {
+                    let found = tx
+                        .fetch_optional(
+                            "SELECT 1 AS found FROM credentials WHERE tenant_id = $1 \
+                             AND id = $2 AND kind = $3 AND revoked_at IS NULL",
+                            vec![text(&tenant), text(&id), text(kind)],
+                        )
+                        .await?;
+                    if found.is_none() {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
                 // The rows the update returns, not a count read before it,
                 // so of two revokes at once only the one that changed
                 // something writes a record.
@@ -306,7 +364,7 @@ impl Store {
                     .write_returning(
                         "UPDATE credentials SET revoked_at = $3 WHERE tenant_id = $1 \
                          AND (id = $2 OR client_id = $2 OR parent_id = $2) AND revoked_at IS NULL \
-                         RETURNING id",
+                         RETURNING id, kind, scope",
                         vec![text(&tenant), text(&id), text(timestamp::now())],
                     )
                     .await?;
@@ -314,20 +372,28 @@ impl Store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let detail = json!({"credentials": rows.len()});
-                let audit = cli_audit("credential_revoked", &id, detail);
+                let named = rows
+                    .iter()
+                    .find(|row| row.try_get::<String>("id").ok().as_deref() == Some(id.as_str()));
+                let mut detail = json!({"credentials": rows.len()});
+                if let Some(row) = named {
+                    detail["kind"] = json!(row.try_get::<String>("kind")?);
+                    detail["scope"] = json!(row.try_get::<Option<String>>("scope")?);
+                }
+                let audit = AuditDraft {
+                    source: AuditDraft::admin_source(&actor),
+                    actor,
+                    action: "credential_revoked".to_string(),
+                    subject: id.clone(),
+                    detail,
+                };
                 append_in(&mut tx, store.backend, &tenant, vec![audit]).await?;
                 tx.commit().await?;
                 Ok(true)
             })
             .await;
         self.credential_cache.clear();
-        if !revoked? {
-            return Err(StoreError::NotFound(format!(
-                "active credential \"{credential_id}\" of this tenant (list them with `lockgate scim-token list TENANT`)"
-            )));
-        }
-        Ok(())
+        revoked
     }
 
     /// Lists SCIM tokens and OAuth clients of a tenant, newest first.

@@ -7,6 +7,7 @@
 
 mod audit;
 pub(crate) mod auth;
+mod device_tokens;
 mod lifecycle;
 mod people;
 pub(crate) use people::set_pin;
@@ -42,6 +43,7 @@ pub(crate) fn router() -> Router<AppState> {
             axum::routing::get(audit::verify),
         )
         .merge(physical::router())
+        .merge(device_tokens::router())
         .merge(places::router())
         .merge(access_router())
 }

@@ -16,6 +16,7 @@ mod bookings;
 mod claim;
 mod credentials;
 mod denial_audit;
+mod device_tokens;
 mod end_assignment;
 mod lifecycle;
 mod policies;

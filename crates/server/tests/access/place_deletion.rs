@@ -95,7 +95,7 @@ async fn rejected_while_referenced(access: &AccessApp) {
     );
     let tokens = format!(
         "1 device token of the bank is not revoked: {token} \
-         (revoke each with `lockgate device-token revoke TENANT ID`)"
+         (revoke each with DELETE /device-tokens/{{id}} or `lockgate device-token revoke TENANT ID`)"
     );
     assert!(detail.contains(&tokens), "{detail}");
 
@@ -140,11 +140,8 @@ async fn deleted_once_unreferenced(access: &AccessApp) {
     assert_eq!(status, StatusCode::CONFLICT, "{detail}");
     assert!(!detail.contains("lockers"), "{detail}");
     assert!(!detail.contains("policy"), "{detail}");
-    let store = &access.app.store;
-    store
-        .revoke_credential(&access.app.tenant.id, &token)
-        .await
-        .unwrap();
+    let (status, detail) = delete(access, &format!("/device-tokens/{token}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{detail}");
 
     for path in ["/banks/w3-a", "/zones/w3", "/sites/main"] {
         let (status, detail) = delete(access, path).await;

@@ -31,6 +31,13 @@ fn routes(user: &str) -> Vec<(Method, String, Option<Value>, Role)> {
             Helpdesk,
         ),
         (Method::GET, "/assignments".into(), None, Helpdesk),
+        (Method::GET, "/device-tokens".into(), None, FacilityManager),
+        (
+            Method::DELETE,
+            "/device-tokens/no-such-token".into(),
+            None,
+            FacilityManager,
+        ),
         (
             Method::POST,
             "/assignments/no-such-assignment/end".into(),

@@ -234,7 +234,8 @@ impl TenantStore {
                 let verb = if count == 1 { "is" } else { "are" };
                 blockers.push(format!(
                     "{count} device token{plural} of the bank {verb} not revoked: {listed} \
-                     (revoke each with `lockgate device-token revoke TENANT ID`)"
+                     (revoke each with DELETE /device-tokens/{{id}} or \
+                     `lockgate device-token revoke TENANT ID`)"
                 ));
             }
         }
