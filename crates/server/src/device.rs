@@ -46,7 +46,8 @@ impl FromRequestParts<AppState> for DeviceAuth {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send the bank's device token as `Authorization: Bearer <token>`; \
-                 create one with `lockgate device-token create TENANT --bank BANK`",
+                 a revoked token is refused too, so create a new one with \
+                 `lockgate device-token create TENANT --bank BANK`",
             )
         };
         let token = bearer(parts).ok_or_else(unauthorized)?;

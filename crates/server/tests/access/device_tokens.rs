@@ -51,6 +51,8 @@ async fn device_tokens_listed_and_revoked() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = ask().await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("a revoked token is refused too"), "{body}");
 
     let (_, records) = access.admin(Method::GET, "/audit?limit=1000", None).await;
     let revoked = records
