@@ -27,7 +27,7 @@ pub(crate) struct AssignmentView {
 
 /// `POST /assignments/{assignment}/end`: ends an open assignment now and
 /// returns its locker, which waits for clear-out. A holder still entitled
-/// gets another locker.
+/// under a policy that assigns lockers gets another when one is free.
 pub(crate) async fn end_assignment(
     State(state): State<AppState>,
     auth: AdminAuth<FacilityManager>,
