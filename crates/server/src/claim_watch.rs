@@ -20,7 +20,7 @@ pub(crate) struct ClaimWatch {
 /// when it took the claim.
 pub(crate) struct Watched {
     pub claim: ServerClaim,
-    pub taken: Option<String>,
+    pub taken_by: Option<String>,
 }
 
 impl ClaimWatch {
@@ -61,7 +61,12 @@ async fn watch(
             outcome = check => Some(outcome),
         };
         match outcome {
-            None => return Watched { claim, taken: None },
+            None => {
+                return Watched {
+                    claim,
+                    taken_by: None,
+                };
+            }
             Some(ClaimCheck::Held) => {}
             Some(ClaimCheck::Unknown(error)) => {
                 tracing::warn!(%error, "checking the claim on the database failed; trying again later");
@@ -71,7 +76,7 @@ async fn watch(
                 let _ = lost.send(());
                 return Watched {
                     claim,
-                    taken: Some(message),
+                    taken_by: Some(message),
                 };
             }
         }

@@ -149,7 +149,7 @@ impl App {
         pruning.abort();
         engine.abort();
         lapse.abort();
-        // Denials are answered before their records are written.
+        // A denial gets its response before its record is written.
         self.state.access.audit().flush().await;
         let store = self.state.store.clone();
         drop(self.state);
@@ -158,7 +158,7 @@ impl App {
         let watched = watch.stop().await?;
         watched.claim.release().await;
         tracing::info!("server stopped");
-        if let Some(message) = watched.taken {
+        if let Some(message) = watched.taken_by {
             return Err(std::io::Error::other(message));
         }
         result

@@ -24,6 +24,11 @@ use crate::{Backend, Store, StoreError};
 /// PostgreSQL keeps the three kinds apart.
 const CLAIM_LOCK: (i32, i32) = (2, 0);
 
+/// The condition on a `pg_locks` row, as `l`, that is the claim's granted
+/// lock, with the two keys bound as `$1` and `$2`.
+const CLAIM_LOCK_ROW: &str = "l.locktype = 'advisory' AND l.granted \
+     AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2";
+
 /// How often a claim is tried again while another server has it.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 
@@ -60,16 +65,15 @@ impl ServerClaim {
         let Hold::Postgres(connection) = &mut self.hold else {
             return ClaimCheck::Held;
         };
-        let held = sqlx::query(
-            "SELECT 1 AS held FROM pg_locks WHERE pid = pg_backend_pid() \
-             AND locktype = 'advisory' AND granted \
-             AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 2",
-        )
-        .bind(i64::from(CLAIM_LOCK.0))
-        .bind(i64::from(CLAIM_LOCK.1))
-        .fetch_optional(&mut *connection)
-        .await;
-        match held {
+        let sql = format!(
+            "SELECT 1 AS held FROM pg_locks l WHERE l.pid = pg_backend_pid() AND {CLAIM_LOCK_ROW}"
+        );
+        let lock_row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(CLAIM_LOCK.0))
+            .bind(i64::from(CLAIM_LOCK.1))
+            .fetch_optional(&mut *connection)
+            .await;
+        match lock_row {
             Ok(Some(_)) => return ClaimCheck::Held,
             Ok(None) => {}
             // A session that PostgreSQL ended returns the error that ended
@@ -122,10 +126,10 @@ impl Store {
     /// be shutting down). Fails with a message that names the holder.
     pub async fn claim_server(&self, wait: Duration) -> Result<ServerClaim, StoreError> {
         let deadline = Instant::now() + wait;
-        let mut told = false;
+        let mut logged = false;
         match self.backend {
             Backend::Sqlite => {
-                let path = self.claim_file()?;
+                let path = self.claim_file_path()?;
                 loop {
                     match claim_file(&path)? {
                         Ok(file) => {
@@ -137,7 +141,7 @@ impl Store {
                             let holder = format!("{holder}, holds {}", path.display());
                             return Err(StoreError::Conflict(claimed_message(&holder)));
                         }
-                        Err(_) => waiting(&mut told, wait).await,
+                        Err(_) => waiting(&mut logged, wait).await,
                     }
                 }
             }
@@ -147,7 +151,7 @@ impl Store {
                     Err(holder) if Instant::now() >= deadline => {
                         return Err(StoreError::Conflict(claimed_message(&holder.describe())));
                     }
-                    Err(_) => waiting(&mut told, wait).await,
+                    Err(_) => waiting(&mut logged, wait).await,
                 }
             },
         }
@@ -192,7 +196,7 @@ impl Store {
         Ok(connection)
     }
 
-    fn claim_file(&self) -> Result<PathBuf, StoreError> {
+    fn claim_file_path(&self) -> Result<PathBuf, StoreError> {
         let database = self
             .sqlite_path
             .as_deref()
@@ -206,11 +210,11 @@ impl Store {
     }
 }
 
-/// Waits before the next attempt, and says once that it waits, since a
-/// refusal comes only after the whole wait.
-async fn waiting(told: &mut bool, wait: Duration) {
-    if !*told {
-        *told = true;
+/// Waits before the next attempt, and logs once that it is waiting,
+/// because the rejection comes only after the whole wait.
+async fn waiting(logged: &mut bool, wait: Duration) {
+    if !*logged {
+        *logged = true;
         tracing::info!(
             ?wait,
             "another server has the database; waiting for it to stop"
@@ -289,18 +293,18 @@ impl Holder {
 }
 
 async fn postgres_holder(connection: &mut AnyConnection) -> Result<Holder, StoreError> {
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT a.application_name AS name, host(a.client_addr) AS address, \
          to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS since \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted \
-         AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 \
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .bind(i64::from(CLAIM_LOCK.0))
-    .bind(i64::from(CLAIM_LOCK.1))
-    .fetch_optional(&mut *connection)
-    .await?;
+         WHERE {CLAIM_LOCK_ROW} \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(CLAIM_LOCK.0))
+        .bind(i64::from(CLAIM_LOCK.1))
+        .fetch_optional(&mut *connection)
+        .await?;
     let Some(row) = row else {
         // The holder ended between the attempt and this query.
         return Ok(Holder {

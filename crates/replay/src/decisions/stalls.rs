@@ -3,7 +3,7 @@
 //! than a threshold is time the thread was not running: another task had
 //! its CPU, or a virtual machine's host did not run the virtual CPU at all.
 //! A guest whose host does not report its scheduling (no steal time in
-//! `/proc/stat`) sees only the gaps.
+//! `/proc/stat`) can measure only the gaps.
 //!
 //! The decision benchmark shares the same CPUs, so a stall that stops a
 //! server thread for milliseconds delays every request behind it too.

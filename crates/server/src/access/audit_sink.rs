@@ -230,8 +230,8 @@ impl Unwritten {
             let count = self.drafts.len().min(MAX_BATCH);
             let chunk: Vec<(String, AuditDraft)> = self.drafts.range(..count).cloned().collect();
             if let Err(error) = store.append_audit_batch(chunk).await {
-                let kept = self.drafts.len();
-                tracing::warn!(%error, kept, "auditing denied decisions failed again; retrying later");
+                let remaining = self.drafts.len();
+                tracing::warn!(%error, remaining, "auditing denied decisions failed again; retrying later");
                 break;
             }
             self.drafts.drain(..count);

@@ -63,25 +63,25 @@ pub(crate) async fn assignments(
     rows.sort_by(|a, b| LockerId::compare_doors(&a.locker_id, &b.locker_id));
     let tenant = state.access.tenant(&auth.tenant.id).await?;
     let index = tenant.read();
-    let wanted = |row: &AssignmentRow| {
+    let matches_filter = |row: &AssignmentRow| {
         let locker = LockerId::new(row.locker_id.as_str());
         let bank = index.lockers.get(&locker).map(|l| l.bank.as_str());
         let user = index.users.get(&row.user_id);
-        let user_matches = |wanted: &String| {
-            row.user_id == *wanted
-                || user.is_some_and(|entry| entry.user_name.eq_ignore_ascii_case(wanted))
+        let user_matches = |expected: &String| {
+            row.user_id == *expected
+                || user.is_some_and(|entry| entry.user_name.eq_ignore_ascii_case(expected))
         };
         filter
             .get("locker")
-            .is_none_or(|wanted| row.locker_id == *wanted)
+            .is_none_or(|expected| row.locker_id == *expected)
             && filter
                 .get("bank")
-                .is_none_or(|wanted| bank == Some(wanted.as_str()))
+                .is_none_or(|expected| bank == Some(expected.as_str()))
             && filter.get("user").is_none_or(user_matches)
     };
     let views = rows
         .into_iter()
-        .filter(|row| wanted(row))
+        .filter(|row| matches_filter(row))
         .map(|row| {
             let user = index.users.get(&row.user_id);
             AssignmentView {

@@ -193,7 +193,7 @@ impl TenantStore {
             .await?;
         if let Some(listed) = children.listed() {
             let (count, plural) = (children.count, plural(children.count));
-            let each = if count == 1 { "it" } else { "each" };
+            let pronoun = if count == 1 { "it" } else { "each" };
             let assigned = if place == Place::Bank {
                 "; an assigned locker needs its assignment ended first, with \
                  POST /assignments/{id}/end"
@@ -201,7 +201,7 @@ impl TenantStore {
                 ""
             };
             blockers.push(format!(
-                "it has {count} {word}{plural}: {listed} (delete {each} with \
+                "it has {count} {word}{plural}: {listed} (delete {pronoun} with \
                  DELETE /{table}/{{id}} first{assigned})"
             ));
         }
@@ -289,9 +289,10 @@ impl TenantStore {
                     .unwrap_or_default()
             };
             let other = if list == "banks" { "zones" } else { "banks" };
-            let here = named(list);
-            if retired == 0 && here.contains(&id) {
-                let last_place = here.iter().all(|place| *place == id) && named(other).is_empty();
+            let in_list = named(list);
+            if retired == 0 && in_list.contains(&id) {
+                let last_place =
+                    in_list.iter().all(|place| *place == id) && named(other).is_empty();
                 naming.push((policy, last_place));
             }
         }
